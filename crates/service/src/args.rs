@@ -1,0 +1,166 @@
+//! Settings shared by the services, read by clap from flags or env.
+//!
+//! Every setting is named after its environment variable in errors, because
+//! that is where it is set in a Deployment. Bad config must stop the process
+//! with one line and exit 2 before anything is served.
+
+use std::time::Duration;
+
+use clap::Parser;
+use shutdown::{Shutdown, ShutdownConfig};
+use sqlx::postgres::PgConnectOptions;
+use telemetry::LogFormat;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ShutdownArgs {
+    /// Whole time from SIGTERM to SIGKILL. Keep it equal to the pod's
+    /// terminationGracePeriodSeconds minus its preStop sleep.
+    #[arg(long, env = "SHUTDOWN_GRACE_PERIOD", value_name = "SHUTDOWN_GRACE_PERIOD", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub shutdown_grace_period: Duration,
+
+    /// Time to keep serving normally after SIGTERM while endpoint removal
+    /// propagates. Set it to 0 when a preStop sleep does this instead.
+    #[arg(long, env = "SHUTDOWN_DRAIN_DELAY", value_name = "SHUTDOWN_DRAIN_DELAY", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub shutdown_drain_delay: Duration,
+
+    /// Reserved for flushing telemetry.
+    #[arg(long, env = "SHUTDOWN_FLUSH_TIMEOUT", value_name = "SHUTDOWN_FLUSH_TIMEOUT", default_value = "3s", value_parser = humantime::parse_duration)]
+    pub shutdown_flush_timeout: Duration,
+
+    /// Reserved for closing the database pool.
+    #[arg(long, env = "SHUTDOWN_CLOSE_TIMEOUT", value_name = "SHUTDOWN_CLOSE_TIMEOUT", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub shutdown_close_timeout: Duration,
+
+    /// Left unused before the grace period ends.
+    #[arg(long, env = "SHUTDOWN_MARGIN", value_name = "SHUTDOWN_MARGIN", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub shutdown_margin: Duration,
+}
+
+impl ShutdownArgs {
+    pub fn config(&self) -> ShutdownConfig {
+        ShutdownConfig {
+            grace_period: self.shutdown_grace_period,
+            drain_delay: self.shutdown_drain_delay,
+            flush_timeout: self.shutdown_flush_timeout,
+            close_timeout: self.shutdown_close_timeout,
+            margin: self.shutdown_margin,
+            ..ShutdownConfig::default()
+        }
+    }
+
+    /// Builds the coordinator, or stops the process with exit 2: a budget
+    /// that cannot fit is a configuration error like any other.
+    pub fn build_or_exit(&self) -> Shutdown {
+        match Shutdown::builder(self.config()).build() {
+            Ok(shutdown) => shutdown,
+            Err(error) => crate::exit::bad_config(error),
+        }
+    }
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct LogArgs {
+    /// `json` (one object per line) or `pretty`. Filter with RUST_LOG, or
+    /// with LOG_FILTER_FILE, which is re-read on SIGHUP.
+    #[arg(long, env = "LOG_FORMAT", value_name = "LOG_FORMAT", default_value = "json")]
+    pub log_format: LogFormat,
+}
+
+impl LogArgs {
+    /// Installs logging, and a SIGHUP hook that reloads the filter.
+    pub fn init_or_exit(&self, shutdown: &mut Shutdown) {
+        match telemetry::init_logs(self.log_format) {
+            Ok(reload) => {
+                shutdown.on_reload("log filter", move || Ok(reload.reload()?));
+            }
+            Err(error) => crate::exit::bad_config(error),
+        }
+    }
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct DatabaseArgs {
+    /// PostgreSQL connection URL.
+    #[arg(long, env = "DATABASE_URL", value_name = "DATABASE_URL", value_parser = parse_database_url, hide_env_values = true)]
+    pub database_url: PgConnectOptions,
+
+    /// Upper bound on pooled connections.
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", value_name = "DATABASE_MAX_CONNECTIONS", default_value_t = 10)]
+    pub database_max_connections: u32,
+
+    /// How long a request waits for a pooled connection before failing.
+    #[arg(long, env = "DATABASE_ACQUIRE_TIMEOUT", value_name = "DATABASE_ACQUIRE_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub database_acquire_timeout: Duration,
+}
+
+/// sqlx parses any scheme as PostgreSQL; a `mysql://` URL pasted by mistake
+/// should fail here, not as a confusing connection error later.
+fn parse_database_url(url: &str) -> Result<PgConnectOptions, String> {
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Err("expected a postgres:// or postgresql:// URL".to_owned());
+    }
+    url.parse::<PgConnectOptions>()
+        .map_err(|error| format!("not a PostgreSQL URL: {error}"))
+}
+
+/// Parses the command line and environment, printing a one-line error and
+/// exiting 2 on bad input. clap's own rendering spans several lines, which
+/// log collectors split into unrelated events.
+pub fn parse_args_or_exit<T: Parser>() -> T {
+    match T::try_parse() {
+        Ok(args) => args,
+        Err(error) if !error.use_stderr() => error.exit(),
+        Err(error) => {
+            eprintln!("{}", one_line(&error.render().to_string()));
+            std::process::exit(crate::exit::BAD_CONFIG);
+        }
+    }
+}
+
+fn one_line(rendered: &str) -> String {
+    rendered
+        .lines()
+        .map(str::trim)
+        .take_while(|line| !line.starts_with("Usage:") && !line.starts_with("For more information"))
+        .filter(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        shutdown: ShutdownArgs,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    }
+
+    fn render(args: &[&str]) -> String {
+        let error = Cli::try_parse_from(args).unwrap_err();
+        one_line(&error.render().to_string())
+    }
+
+    #[test]
+    fn a_bad_duration_is_one_line_naming_the_setting() {
+        let line = render(&["x", "--database-url", "postgres://h/db", "--shutdown-grace-period", "soon"]);
+        assert!(line.contains("SHUTDOWN_GRACE_PERIOD"), "{line}");
+        assert!(!line.contains('\n'));
+    }
+
+    #[test]
+    fn a_missing_database_url_is_one_line_naming_it() {
+        let line = render(&["x"]);
+        assert!(line.contains("DATABASE_URL"), "{line}");
+        assert!(!line.contains('\n'));
+    }
+
+    #[test]
+    fn a_database_url_that_is_not_one_is_refused() {
+        let line = render(&["x", "--database-url", "mysql://nope"]);
+        assert!(line.contains("DATABASE_URL"), "{line}");
+    }
+}

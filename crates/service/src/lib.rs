@@ -1,0 +1,10 @@
+//! What every service binary in this workspace shares, so that `api` and
+//! `worker` start, report and stop the same way and their `main.rs` files
+//! read as nothing but their own start-up and shutdown order.
+
+pub mod args;
+pub mod db;
+pub mod exit;
+pub mod ops;
+
+pub use args::{DatabaseArgs, LogArgs, ShutdownArgs, parse_args_or_exit};

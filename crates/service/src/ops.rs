@@ -1,0 +1,83 @@
+//! The ops server: `/livez`, `/readyz` and `/metrics` on their own port, so
+//! probes and scrapes never queue behind traffic, and so they can outlive the
+//! traffic listener: it is served until the flush phase ends, letting the
+//! last scrape see the drain.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use shutdown::{Phase, Readiness, Shutdown};
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+
+/// Renders the Prometheus text exposition.
+pub type MetricsText = Arc<dyn Fn() -> String + Send + Sync>;
+
+#[derive(Clone)]
+pub struct OpsState {
+    pub readiness: Readiness,
+    /// Checked by `/readyz`; `None` for a process without a database.
+    pub pool: Option<PgPool>,
+    pub metrics: MetricsText,
+}
+
+impl std::fmt::Debug for OpsState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpsState")
+            .field("readiness", &self.readiness)
+            .field("pool", &self.pool.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+pub fn router(state: OpsState) -> Router {
+    Router::new()
+        .route("/livez", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+async fn readyz(State(state): State<OpsState>) -> impl IntoResponse {
+    if !state.readiness.is_ready() {
+        let why = if state.readiness.is_shutting_down() { "shutting down" } else { "starting" };
+        return (StatusCode::SERVICE_UNAVAILABLE, why);
+    }
+    if let Some(pool) = &state.pool
+        && !crate::db::is_reachable(pool, Duration::from_secs(1)).await
+    {
+        return (StatusCode::SERVICE_UNAVAILABLE, "database unreachable");
+    }
+    (StatusCode::OK, "ready")
+}
+
+async fn metrics(State(state): State<OpsState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        (state.metrics)(),
+    )
+}
+
+/// Binds the ops port and serves it until the close phase starts; the close
+/// phase then waits for it to wind down.
+pub async fn serve(addr: SocketAddr, state: OpsState, shutdown: &mut Shutdown) -> std::io::Result<SocketAddr> {
+    let listener = TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    let stop = shutdown.handle().phase_started(Phase::Close);
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router(state))
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await
+    });
+    shutdown.on(Phase::Close, "ops server", move |_ctx| async move {
+        server.await??;
+        Ok(())
+    });
+    Ok(local)
+}

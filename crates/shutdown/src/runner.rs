@@ -1,0 +1,159 @@
+//! Runs one phase's hooks inside its budget, and turns what happened into a
+//! [`PhaseReport`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::join_all;
+use tokio::time::{Instant, sleep_until};
+use tokio_util::sync::CancellationToken;
+
+use crate::coordinator::Hook;
+use crate::hook::{Counts, HookContext};
+use crate::phase::Phase;
+use crate::report::{HookReport, Outcome, PhaseReport, millis};
+use crate::trigger::Shared;
+
+pub(crate) struct PhasePlan {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) started_at: Instant,
+}
+
+impl PhasePlan {
+    fn offset(&self, at: Instant) -> u64 {
+        millis(at.saturating_duration_since(self.started_at))
+    }
+
+    /// A phase with no work of its own (announce happens inside the trigger).
+    pub(crate) fn instant(&self, phase: Phase) -> PhaseReport {
+        PhaseReport {
+            phase,
+            start_offset_ms: 0,
+            elapsed_ms: 0,
+            budget_ms: 0,
+            outcome: Outcome::Done,
+            hooks: Vec::new(),
+        }
+    }
+}
+
+/// Keeps serving until the drain delay is over, unless a second signal says
+/// to hurry.
+pub(crate) async fn run_delay(plan: &PhasePlan, until: Instant) -> PhaseReport {
+    plan.shared.mark_phase(Phase::Delay);
+    let start = Instant::now();
+    let outcome = tokio::select! {
+        _ = sleep_until(until) => Outcome::Done,
+        _ = plan.shared.hurry.cancelled() => Outcome::Skipped,
+    };
+    PhaseReport {
+        phase: Phase::Delay,
+        start_offset_ms: plan.offset(start),
+        elapsed_ms: millis(start.elapsed()),
+        budget_ms: millis(until.saturating_duration_since(start)),
+        outcome,
+        hooks: Vec::new(),
+    }
+}
+
+/// Reports a phase that never ran.
+pub(crate) fn skipped(plan: &PhasePlan, phase: Phase, hooks: Vec<(String, Hook)>) -> PhaseReport {
+    plan.shared.mark_phase(phase);
+    let now = plan.offset(Instant::now());
+    PhaseReport {
+        phase,
+        start_offset_ms: now,
+        elapsed_ms: 0,
+        budget_ms: 0,
+        outcome: Outcome::Skipped,
+        hooks: hooks
+            .into_iter()
+            .map(|(name, _)| HookReport {
+                name,
+                start_offset_ms: now,
+                elapsed_ms: 0,
+                outcome: Outcome::Skipped,
+                error: None,
+                counts: Default::default(),
+            })
+            .collect(),
+    }
+}
+
+/// Runs every hook of a phase concurrently. A hook still running at the
+/// deadline is aborted and reported `timed_out`; one still running when
+/// `hurry` fires is aborted and reported `skipped`.
+pub(crate) async fn run_hooks(
+    plan: &PhasePlan,
+    phase: Phase,
+    hooks: Vec<(String, Hook)>,
+    deadline: Instant,
+    hurry: Option<&CancellationToken>,
+) -> PhaseReport {
+    plan.shared.mark_phase(phase);
+    let start = Instant::now();
+    let never = CancellationToken::new();
+    let hurry = hurry.unwrap_or(&never);
+    let runs = hooks.into_iter().map(|(name, hook)| {
+        let counts = Counts::default();
+        let ctx = HookContext {
+            deadline,
+            counts: counts.clone(),
+        };
+        let mut task = tokio::spawn(hook(ctx));
+        async move {
+            let (outcome, error) = tokio::select! {
+                joined = &mut task => match joined {
+                    Ok(Ok(())) => (Outcome::Done, None),
+                    Ok(Err(error)) => (Outcome::Failed, Some(error.to_string())),
+                    Err(join) => (Outcome::Failed, Some(panic_message(join))),
+                },
+                _ = sleep_until(deadline) => {
+                    task.abort();
+                    (Outcome::TimedOut, Some(format!("abandoned at its {}ms budget", millis(deadline.saturating_duration_since(start)))))
+                }
+                _ = hurry.cancelled() => {
+                    task.abort();
+                    (Outcome::Skipped, Some("cut short by a second signal".to_owned()))
+                }
+            };
+            if outcome != Outcome::Done {
+                tracing::warn!(%phase, hook = %name, ?outcome, error = error.as_deref().unwrap_or(""), "shutdown hook did not finish cleanly");
+            }
+            HookReport {
+                name,
+                start_offset_ms: plan.offset(start),
+                elapsed_ms: millis(start.elapsed()),
+                outcome,
+                error,
+                counts: counts.snapshot(),
+            }
+        }
+    });
+    let hooks = join_all(runs).await;
+    let outcome = [Outcome::Failed, Outcome::TimedOut, Outcome::Skipped]
+        .into_iter()
+        .find(|worst| hooks.iter().any(|h| h.outcome == *worst))
+        .unwrap_or(Outcome::Done);
+    PhaseReport {
+        phase,
+        start_offset_ms: plan.offset(start),
+        elapsed_ms: millis(start.elapsed()),
+        budget_ms: millis(deadline.saturating_duration_since(start).max(Duration::ZERO)),
+        outcome,
+        hooks,
+    }
+}
+
+fn panic_message(join: tokio::task::JoinError) -> String {
+    if !join.is_panic() {
+        return "cancelled".to_owned();
+    }
+    let payload = join.into_panic();
+    let text = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".to_owned());
+    format!("panicked: {text}")
+}
