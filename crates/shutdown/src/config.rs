@@ -147,7 +147,10 @@ mod tests {
             "SHUTDOWN_MARGIN (2s)",
             "= 13s",
         ] {
-            assert!(message.contains(setting), "{setting} missing from: {message}");
+            assert!(
+                message.contains(setting),
+                "{setting} missing from: {message}"
+            );
         }
         assert!(!message.contains('\n'), "must be one line: {message}");
     }

@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Budget, BudgetError, ShutdownConfig};
-use crate::hook::{HookContext, HookError};
+use crate::hook::{Counts, HookContext, HookError};
 use crate::phase::Phase;
 use crate::readiness::Readiness;
 use crate::report::Report;
@@ -82,7 +82,7 @@ pub struct Shutdown {
     config: ShutdownConfig,
     budget: Budget,
     pub(crate) shared: Arc<Shared>,
-    hooks: BTreeMap<Phase, Vec<(String, Hook)>>,
+    hooks: BTreeMap<Phase, Vec<(String, Counts, Hook)>>,
 }
 
 impl std::fmt::Debug for Shutdown {
@@ -126,9 +126,30 @@ impl Shutdown {
         F: FnOnce(HookContext) -> Fut + Send + 'static,
         Fut: Future<Output = Result<(), HookError>> + Send + 'static,
     {
+        self.on_counted(phase, name, Counts::default(), hook)
+    }
+
+    /// Like [`Shutdown::on`], with counts the program already updates as its
+    /// work ends (jobs finished, requests drained). They land in this hook's
+    /// report as they stand when the report is made, even if the hook was
+    /// abandoned halfway.
+    pub fn on_counted<F, Fut>(
+        &mut self,
+        phase: Phase,
+        name: impl Into<String>,
+        counts: Counts,
+        hook: F,
+    ) -> &mut Self
+    where
+        F: FnOnce(HookContext) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<(), HookError>> + Send + 'static,
+    {
         assert!(phase.takes_hooks(), "the {phase} phase takes no hooks");
         let hook: Hook = Box::new(move |ctx| Box::pin(hook(ctx)));
-        self.hooks.entry(phase).or_default().push((name.into(), hook));
+        self.hooks
+            .entry(phase)
+            .or_default()
+            .push((name.into(), counts, hook));
         self
     }
 
@@ -138,7 +159,11 @@ impl Shutdown {
     where
         F: Fn() -> Result<(), HookError> + Send + Sync + 'static,
     {
-        let mut hooks = self.shared.reload_hooks.lock().unwrap_or_else(|p| p.into_inner());
+        let mut hooks = self
+            .shared
+            .reload_hooks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         hooks.push((name.into(), ReloadHookDebug(Box::new(hook))));
         drop(hooks);
         self
@@ -201,12 +226,16 @@ impl Shutdown {
 
         let report = Report::new(trigger, phases, started_at.elapsed(), budget.total);
         if !report.deadline_met {
-            tracing::warn!(elapsed_ms = report.elapsed_ms, deadline_ms = report.deadline_ms, "shutdown missed its deadline");
+            tracing::warn!(
+                elapsed_ms = report.elapsed_ms,
+                deadline_ms = report.deadline_ms,
+                "shutdown missed its deadline"
+            );
         }
         report
     }
 
-    fn take(&mut self, phase: Phase) -> Vec<(String, Hook)> {
+    fn take(&mut self, phase: Phase) -> Vec<(String, Counts, Hook)> {
         self.hooks.remove(&phase).unwrap_or_default()
     }
 }

@@ -46,6 +46,13 @@ impl Counts {
         *self.lock().entry(name.to_owned()).or_default() += value;
     }
 
+    /// Saturates at zero.
+    pub fn sub(&self, name: &str, value: u64) {
+        let mut counts = self.lock();
+        let count = counts.entry(name.to_owned()).or_default();
+        *count = count.saturating_sub(value);
+    }
+
     pub fn get(&self, name: &str) -> Option<u64> {
         self.lock().get(name).copied()
     }
@@ -56,6 +63,8 @@ impl Counts {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, u64>> {
         // A panicking hook may poison the lock; its counts are still worth reporting.
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }

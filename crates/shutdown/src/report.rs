@@ -64,7 +64,12 @@ impl Report {
     /// Drain is the one phase whose budget running out is the design working:
     /// its end is what starts the cancel phase. Anywhere else a timeout is an
     /// overrun.
-    pub(crate) fn new(trigger: String, phases: Vec<PhaseReport>, elapsed: Duration, deadline: Duration) -> Self {
+    pub(crate) fn new(
+        trigger: String,
+        phases: Vec<PhaseReport>,
+        elapsed: Duration,
+        deadline: Duration,
+    ) -> Self {
         let deadline_met = elapsed <= deadline;
         let any = |outcome: Outcome, phase_filter: &dyn Fn(Phase) -> bool| {
             phases

@@ -57,7 +57,11 @@ pub(crate) async fn run_delay(plan: &PhasePlan, until: Instant) -> PhaseReport {
 }
 
 /// Reports a phase that never ran.
-pub(crate) fn skipped(plan: &PhasePlan, phase: Phase, hooks: Vec<(String, Hook)>) -> PhaseReport {
+pub(crate) fn skipped(
+    plan: &PhasePlan,
+    phase: Phase,
+    hooks: Vec<(String, Counts, Hook)>,
+) -> PhaseReport {
     plan.shared.mark_phase(phase);
     let now = plan.offset(Instant::now());
     PhaseReport {
@@ -68,13 +72,13 @@ pub(crate) fn skipped(plan: &PhasePlan, phase: Phase, hooks: Vec<(String, Hook)>
         outcome: Outcome::Skipped,
         hooks: hooks
             .into_iter()
-            .map(|(name, _)| HookReport {
+            .map(|(name, counts, _)| HookReport {
                 name,
                 start_offset_ms: now,
                 elapsed_ms: 0,
                 outcome: Outcome::Skipped,
                 error: None,
-                counts: Default::default(),
+                counts: counts.snapshot(),
             })
             .collect(),
     }
@@ -86,7 +90,7 @@ pub(crate) fn skipped(plan: &PhasePlan, phase: Phase, hooks: Vec<(String, Hook)>
 pub(crate) async fn run_hooks(
     plan: &PhasePlan,
     phase: Phase,
-    hooks: Vec<(String, Hook)>,
+    hooks: Vec<(String, Counts, Hook)>,
     deadline: Instant,
     hurry: Option<&CancellationToken>,
 ) -> PhaseReport {
@@ -94,8 +98,7 @@ pub(crate) async fn run_hooks(
     let start = Instant::now();
     let never = CancellationToken::new();
     let hurry = hurry.unwrap_or(&never);
-    let runs = hooks.into_iter().map(|(name, hook)| {
-        let counts = Counts::default();
+    let runs = hooks.into_iter().map(|(name, counts, hook)| {
         let ctx = HookContext {
             deadline,
             counts: counts.clone(),
@@ -139,7 +142,11 @@ pub(crate) async fn run_hooks(
         phase,
         start_offset_ms: plan.offset(start),
         elapsed_ms: millis(start.elapsed()),
-        budget_ms: millis(deadline.saturating_duration_since(start).max(Duration::ZERO)),
+        budget_ms: millis(
+            deadline
+                .saturating_duration_since(start)
+                .max(Duration::ZERO),
+        ),
         outcome,
         hooks,
     }

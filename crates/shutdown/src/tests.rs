@@ -19,10 +19,15 @@ fn config() -> ShutdownConfig {
 }
 
 fn build() -> Shutdown {
-    Shutdown::builder(config()).without_signals().build().unwrap()
+    Shutdown::builder(config())
+        .without_signals()
+        .build()
+        .unwrap()
 }
 
-fn sleeper(d: Duration) -> impl FnOnce(HookContext) -> futures::future::BoxFuture<'static, Result<(), HookError>> {
+fn sleeper(
+    d: Duration,
+) -> impl FnOnce(HookContext) -> futures::future::BoxFuture<'static, Result<(), HookError>> {
     move |_ctx| {
         Box::pin(async move {
             sleep(d).await;
@@ -38,7 +43,13 @@ fn hook<'r>(report: &'r Report, phase: Phase) -> &'r HookReport {
 #[tokio::test(start_paused = true)]
 async fn phases_run_in_order_and_a_quick_drain_ends_early() {
     let mut shutdown = build();
-    for phase in [Phase::StopIntake, Phase::Drain, Phase::Cancel, Phase::Flush, Phase::Close] {
+    for phase in [
+        Phase::StopIntake,
+        Phase::Drain,
+        Phase::Cancel,
+        Phase::Flush,
+        Phase::Close,
+    ] {
         shutdown.on(phase, phase.as_str(), sleeper(Duration::from_millis(100)));
     }
     shutdown.handle().trigger("test");
@@ -57,7 +68,11 @@ async fn phases_run_in_order_and_a_quick_drain_ends_early() {
 async fn a_stuck_drain_is_cut_at_its_budget_and_flush_and_close_keep_theirs() {
     let mut shutdown = build();
     shutdown.on(Phase::Drain, "stuck", sleeper(Duration::from_secs(3600)));
-    shutdown.on(Phase::Flush, "telemetry", sleeper(Duration::from_millis(2900)));
+    shutdown.on(
+        Phase::Flush,
+        "telemetry",
+        sleeper(Duration::from_millis(2900)),
+    );
     shutdown.on(Phase::Close, "pool", sleeper(Duration::from_millis(1900)));
     let started = Instant::now();
     shutdown.handle().trigger("test");
@@ -76,7 +91,11 @@ async fn a_stuck_drain_is_cut_at_its_budget_and_flush_and_close_keep_theirs() {
 #[tokio::test(start_paused = true)]
 async fn a_flush_that_overruns_is_abandoned_and_the_shutdown_overran() {
     let mut shutdown = build();
-    shutdown.on(Phase::Flush, "dead collector", sleeper(Duration::from_secs(3600)));
+    shutdown.on(
+        Phase::Flush,
+        "dead collector",
+        sleeper(Duration::from_secs(3600)),
+    );
     shutdown.on(Phase::Close, "pool", sleeper(Duration::from_millis(10)));
     shutdown.handle().trigger("test");
     let report = shutdown.run().await;
@@ -93,7 +112,9 @@ async fn a_flush_that_overruns_is_abandoned_and_the_shutdown_overran() {
 #[tokio::test(start_paused = true)]
 async fn a_panicking_hook_fails_but_later_phases_still_run() {
     let mut shutdown = build();
-    shutdown.on(Phase::Drain, "boom", |_ctx| async { panic!("hook exploded") });
+    shutdown.on(Phase::Drain, "boom", |_ctx| async {
+        panic!("hook exploded")
+    });
     shutdown.on(Phase::Close, "pool", sleeper(Duration::from_millis(10)));
     shutdown.handle().trigger("test");
     let report = shutdown.run().await;
@@ -118,8 +139,14 @@ async fn a_second_signal_skips_delay_and_drain() {
     });
     let report = shutdown.run().await;
 
-    assert_eq!(report.phase(Phase::Delay).unwrap().outcome, Outcome::Skipped);
-    assert_eq!(report.phase(Phase::Drain).unwrap().outcome, Outcome::Skipped);
+    assert_eq!(
+        report.phase(Phase::Delay).unwrap().outcome,
+        Outcome::Skipped
+    );
+    assert_eq!(
+        report.phase(Phase::Drain).unwrap().outcome,
+        Outcome::Skipped
+    );
     assert_eq!(hook(&report, Phase::Cancel).start_offset_ms, 1000);
     assert_eq!(report.elapsed_ms, 1010);
 }
@@ -138,6 +165,20 @@ async fn counts_survive_a_hook_that_is_abandoned() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn counts_kept_by_the_program_land_in_the_report() {
+    let mut shutdown = build();
+    let counts = Counts::default();
+    shutdown.on_counted(Phase::Drain, "jobs", counts.clone(), |_ctx| async move {
+        sleep(Duration::from_secs(3600)).await;
+        Ok(())
+    });
+    shutdown.handle().trigger("test");
+    counts.add("jobs_finished", 2);
+    let report = shutdown.run().await;
+    assert_eq!(hook(&report, Phase::Drain).counts["jobs_finished"], 2);
+}
+
+#[tokio::test(start_paused = true)]
 async fn phase_tokens_fire_as_their_phase_starts() {
     let mut shutdown = build();
     let handle = shutdown.handle();
@@ -148,7 +189,10 @@ async fn phase_tokens_fire_as_their_phase_starts() {
         Ok(())
     });
     handle.trigger("test");
-    assert!(announce.is_cancelled(), "announce is synchronous with the trigger");
+    assert!(
+        announce.is_cancelled(),
+        "announce is synchronous with the trigger"
+    );
     let report = shutdown.run().await;
     assert_eq!(hook(&report, Phase::Drain).outcome, Outcome::Done);
 }

@@ -80,7 +80,9 @@ impl Shared {
         for (name, hook) in hooks.iter() {
             match (hook.0)() {
                 Ok(()) => tracing::info!(hook = %name, "reloaded"),
-                Err(error) => tracing::warn!(hook = %name, %error, "reload failed; keeping the old setting"),
+                Err(error) => {
+                    tracing::warn!(hook = %name, %error, "reload failed; keeping the old setting")
+                }
             }
         }
     }
@@ -127,7 +129,10 @@ fn on_signal(shared: &Shared, seen: u32, name: &str, number: i32) {
     match seen {
         1 => shared.fire(name),
         2 => {
-            tracing::warn!(signal = name, "second signal: skipping the rest of delay and drain");
+            tracing::warn!(
+                signal = name,
+                "second signal: skipping the rest of delay and drain"
+            );
             shared.hurry.cancel();
         }
         _ => {

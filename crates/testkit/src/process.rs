@@ -17,7 +17,10 @@ use tokio::time::{Instant, timeout};
 
 /// A loopback address nobody listens on right now.
 pub fn free_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
 }
 
 #[derive(Debug, Default)]
@@ -60,18 +63,32 @@ impl Service {
         let stdout = child.stdout.take().unwrap();
         let stderr = child.stderr.take().unwrap();
         let mut readers = Vec::new();
-        for (pipe, is_stdout) in [(Box::new(stdout) as Box<dyn tokio::io::AsyncRead + Send + Unpin>, true), (Box::new(stderr), false)] {
+        for (pipe, is_stdout) in [
+            (
+                Box::new(stdout) as Box<dyn tokio::io::AsyncRead + Send + Unpin>,
+                true,
+            ),
+            (Box::new(stderr), false),
+        ] {
             let lines = lines.clone();
             readers.push(tokio::spawn(async move {
                 let mut reader = BufReader::new(pipe).lines();
                 while let Ok(Some(line)) = reader.next_line().await {
-                    let store = if is_stdout { &lines.stdout } else { &lines.stderr };
+                    let store = if is_stdout {
+                        &lines.stdout
+                    } else {
+                        &lines.stderr
+                    };
                     store.lock().unwrap().push(line);
                     lines.changed.notify_waiters();
                 }
             }));
         }
-        Self { child, lines, readers }
+        Self {
+            child,
+            lines,
+            readers,
+        }
     }
 
     pub fn pid(&self) -> Pid {
@@ -98,14 +115,22 @@ impl Service {
     }
 
     /// Waits for the first JSON event matching `matches`.
-    pub async fn wait_for(&self, what: &str, within: Duration, matches: impl Fn(&Value) -> bool) -> Value {
+    pub async fn wait_for(
+        &self,
+        what: &str,
+        within: Duration,
+        matches: impl Fn(&Value) -> bool,
+    ) -> Value {
         let deadline = Instant::now() + within;
         loop {
             let changed = self.lines.changed.notified();
             if let Some(event) = self.events().into_iter().find(&matches) {
                 return event;
             }
-            if timeout(deadline.saturating_duration_since(Instant::now()), changed).await.is_err() {
+            if timeout(deadline.saturating_duration_since(Instant::now()), changed)
+                .await
+                .is_err()
+            {
                 panic!(
                     "no {what} within {within:?}\nstdout:\n{}\nstderr:\n{}",
                     self.lines.stdout.lock().unwrap().join("\n"),
@@ -117,13 +142,15 @@ impl Service {
 
     /// Waits for the event whose message is exactly `message`.
     pub async fn wait_for_message(&self, message: &str, within: Duration) -> Value {
-        self.wait_for(message, within, |event| event["message"] == message).await
+        self.wait_for(message, within, |event| event["message"] == message)
+            .await
     }
 
     /// The `shutdown report` event, with its `phases` field decoded.
     pub async fn report(&self, within: Duration) -> Value {
         let mut report = self.wait_for_message("shutdown report", within).await;
-        let phases: Value = serde_json::from_str(report["phases"].as_str().expect("phases is JSON text")).unwrap();
+        let phases: Value =
+            serde_json::from_str(report["phases"].as_str().expect("phases is JSON text")).unwrap();
         report["phases"] = phases;
         report
     }

@@ -1,0 +1,138 @@
+//! Ending an attempt. Every statement here is fenced on `(id, lease)`: it
+//! changes the row only if the lease is still the one presented, so a stale
+//! worker gets `false` (or [`FailOutcome::Lost`]) and changes nothing.
+
+use std::time::Duration;
+
+use sqlx::PgExecutor;
+
+use crate::job::JobId;
+
+/// Marks a job completed. Pass the transaction that wrote the job's effect
+/// (`&mut *tx`) to make the effect and the completion one commit: if this
+/// returns `false`, roll back, and the effect never happened.
+pub async fn complete<'c>(
+    executor: impl PgExecutor<'c>,
+    id: JobId,
+    lease: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "update jobs set state = 'completed', finished_at = now(), locked_by = null, lease_expires_at = null
+         where id = $1 and lease = $2 and state = 'running'",
+    )
+    .bind(id)
+    .bind(lease)
+    .execute(executor)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Completes many jobs in one statement; returns the ids actually completed.
+/// For handlers with no transactional effect, where one round trip per job
+/// would cap throughput.
+pub async fn complete_many<'c>(
+    executor: impl PgExecutor<'c>,
+    held: &[(JobId, i64)],
+) -> Result<Vec<JobId>, sqlx::Error> {
+    if held.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<JobId> = held.iter().map(|(id, _)| *id).collect();
+    let leases: Vec<i64> = held.iter().map(|(_, lease)| *lease).collect();
+    sqlx::query_scalar(
+        "update jobs set state = 'completed', finished_at = now(), locked_by = null, lease_expires_at = null
+         from unnest($1::bigint[], $2::bigint[]) as held(id, lease)
+         where jobs.id = held.id and jobs.lease = held.lease and jobs.state = 'running'
+         returning jobs.id",
+    )
+    .bind(&ids)
+    .bind(&leases)
+    .fetch_all(executor)
+    .await
+}
+
+/// Retry delays: `delay = min(max, base · 2^(attempt − 1)) · U(0.5, 1)`.
+///
+/// Exponential so a failing dependency is not hammered, capped so a job is
+/// retried within a known time, and jittered over the upper half so jobs that
+/// failed together do not retry together (while never retrying sooner than
+/// half the nominal delay).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    pub base: Duration,
+    pub max: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self {
+            base: Duration::from_secs(1),
+            max: Duration::from_secs(3600),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailOutcome {
+    /// Back to `available`, to run after the backoff delay.
+    Retrying,
+    /// Attempts used up: kept with its `last_error`, never run again.
+    Discarded,
+    /// The lease was no longer ours; nothing changed.
+    Lost,
+}
+
+/// Records a failed attempt: retried after a backoff, or discarded at
+/// `max_attempts`. `error` is kept in `last_error` either way.
+pub async fn fail<'c>(
+    executor: impl PgExecutor<'c>,
+    id: JobId,
+    lease: i64,
+    error: &str,
+    backoff: Backoff,
+) -> Result<FailOutcome, sqlx::Error> {
+    let state: Option<String> = sqlx::query_scalar(
+        "update jobs set
+             state = case when attempt >= max_attempts then 'discarded' else 'available' end,
+             run_at = case when attempt >= max_attempts then run_at
+                      else now() + make_interval(secs => least($4, $3 * power(2, attempt - 1)) * (0.5 + random() / 2)) end,
+             finished_at = case when attempt >= max_attempts then now() end,
+             last_error = $5,
+             locked_by = null,
+             lease_expires_at = null
+         where id = $1 and lease = $2 and state = 'running'
+         returning state",
+    )
+    .bind(id)
+    .bind(lease)
+    .bind(backoff.base.as_secs_f64())
+    .bind(backoff.max.as_secs_f64())
+    .bind(error)
+    .fetch_optional(executor)
+    .await?;
+    Ok(match state.as_deref() {
+        Some("discarded") => FailOutcome::Discarded,
+        Some(_) => FailOutcome::Retrying,
+        None => FailOutcome::Lost,
+    })
+}
+
+/// Hands a job back at once, with its attempt given back: for work that
+/// acknowledged cancellation, so it did not fail, it was interrupted. Never
+/// call this while the job's code may still be running.
+pub async fn release<'c>(
+    executor: impl PgExecutor<'c>,
+    id: JobId,
+    lease: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "update jobs set state = 'available', attempt = attempt - 1, run_at = now(),
+                         locked_by = null, lease_expires_at = null
+         where id = $1 and lease = $2 and state = 'running'",
+    )
+    .bind(id)
+    .bind(lease)
+    .execute(executor)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}

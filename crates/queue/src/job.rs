@@ -1,0 +1,70 @@
+//! The rows that go in and come out.
+
+use serde_json::Value;
+use time::OffsetDateTime;
+
+pub type JobId = i64;
+
+/// A job to enqueue. Defaults: priority 0, 5 attempts, runnable now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewJob {
+    pub kind: String,
+    pub payload: Value,
+    /// Lower runs first.
+    pub priority: i16,
+    pub max_attempts: i32,
+    pub run_at: Option<OffsetDateTime>,
+    /// At most one job per key: a second enqueue with the same key is a no-op.
+    pub unique_key: Option<String>,
+    /// The W3C `traceparent` of whatever enqueued the job, so the job's span
+    /// continues the request's trace.
+    pub trace_context: Option<String>,
+}
+
+impl NewJob {
+    pub fn new(kind: impl Into<String>, payload: Value) -> Self {
+        Self {
+            kind: kind.into(),
+            payload,
+            priority: 0,
+            max_attempts: 5,
+            run_at: None,
+            unique_key: None,
+            trace_context: None,
+        }
+    }
+
+    pub fn unique_key(mut self, key: impl Into<String>) -> Self {
+        self.unique_key = Some(key.into());
+        self
+    }
+
+    pub fn max_attempts(mut self, attempts: i32) -> Self {
+        self.max_attempts = attempts;
+        self
+    }
+
+    pub fn priority(mut self, priority: i16) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    pub fn trace_context(mut self, traceparent: Option<String>) -> Self {
+        self.trace_context = traceparent;
+        self
+    }
+}
+
+/// A job this process holds a lease on. `(id, lease)` is the fencing pair
+/// every later statement about it must present.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct ClaimedJob {
+    pub id: JobId,
+    pub lease: i64,
+    pub kind: String,
+    pub payload: Value,
+    /// 1 on the first run.
+    pub attempt: i32,
+    pub max_attempts: i32,
+    pub trace_context: Option<String>,
+}

@@ -1,0 +1,131 @@
+//! Claiming, renewing and rescuing leases: the statements a worker process
+//! runs on its own behalf, each a single round trip whatever the batch size.
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+
+use crate::job::{ClaimedJob, JobId};
+
+/// Distinguishes the rescuer's advisory lock from any other in the database.
+const RESCUE_LOCK_KEY: i64 = 0x6a6f_6273_7265_7363; // "jobsresc"
+
+/// One process's view of the queue: who it is and how long its leases last.
+#[derive(Debug, Clone)]
+pub struct Leases {
+    pool: PgPool,
+    worker_id: String,
+    lease: Duration,
+}
+
+/// What one rescue pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Rescued {
+    pub made_available: u64,
+    pub discarded: u64,
+}
+
+impl Leases {
+    pub fn new(pool: PgPool, worker_id: impl Into<String>, lease: Duration) -> Self {
+        Self {
+            pool,
+            worker_id: worker_id.into(),
+            lease,
+        }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Claims up to `free_slots` runnable jobs in one statement. Claim only
+    /// what can start now: a job claimed into a local buffer is a job nobody
+    /// else can run while its lease ticks.
+    pub async fn claim(&self, free_slots: u32) -> Result<Vec<ClaimedJob>, sqlx::Error> {
+        if free_slots == 0 {
+            return Ok(Vec::new());
+        }
+        sqlx::query_as(
+            "with next as (
+                 select id from jobs
+                 where state = 'available' and run_at <= now()
+                 order by priority, run_at, id
+                 limit $1
+                 for update skip locked
+             )
+             update jobs set state = 'running',
+                             attempt = jobs.attempt + 1,
+                             lease = jobs.lease + 1,
+                             locked_by = $2,
+                             lease_expires_at = now() + make_interval(secs => $3)
+             from next where jobs.id = next.id
+             returning jobs.id, jobs.lease, jobs.kind, jobs.payload, jobs.attempt, jobs.max_attempts, jobs.trace_context",
+        )
+        .bind(i64::from(free_slots))
+        .bind(&self.worker_id)
+        .bind(self.lease.as_secs_f64())
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    /// Renews every lease in `held` in one statement, and returns the ones
+    /// that are no longer ours (rescued and maybe claimed again elsewhere):
+    /// their work must be cancelled, and it must not be completed.
+    pub async fn heartbeat(&self, held: &[(JobId, i64)]) -> Result<Vec<(JobId, i64)>, sqlx::Error> {
+        if held.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<JobId> = held.iter().map(|(id, _)| *id).collect();
+        let leases: Vec<i64> = held.iter().map(|(_, lease)| *lease).collect();
+        let renewed: Vec<JobId> = sqlx::query_scalar(
+            "update jobs set lease_expires_at = now() + make_interval(secs => $3)
+             from unnest($1::bigint[], $2::bigint[]) as held(id, lease)
+             where jobs.id = held.id and jobs.lease = held.lease and jobs.state = 'running'
+             returning jobs.id",
+        )
+        .bind(&ids)
+        .bind(&leases)
+        .bind(self.lease.as_secs_f64())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(held
+            .iter()
+            .copied()
+            .filter(|(id, _)| !renewed.contains(id))
+            .collect())
+    }
+
+    /// Returns jobs whose lease expired to the queue, or discards them when
+    /// their attempts are used up. One process at a time does this, by a
+    /// transaction-scoped advisory lock: it cannot outlive the statement, so
+    /// a rescuer that dies holds nothing.
+    pub async fn rescue(&self) -> Result<Rescued, sqlx::Error> {
+        let states: Vec<String> = sqlx::query_scalar(
+            "with rescuer as (select pg_try_advisory_xact_lock($1) as is_only_one)
+             update jobs set state = case when attempt >= max_attempts then 'discarded' else 'available' end,
+                             finished_at = case when attempt >= max_attempts then now() end,
+                             last_error = 'lease expired (held by ' || coalesce(locked_by, '?') || ')',
+                             locked_by = null,
+                             lease_expires_at = null
+             from rescuer
+             where rescuer.is_only_one and jobs.state = 'running' and jobs.lease_expires_at < now()
+             returning jobs.state",
+        )
+        .bind(RESCUE_LOCK_KEY)
+        .fetch_all(&self.pool)
+        .await?;
+        let discarded = states.iter().filter(|s| *s == "discarded").count() as u64;
+        let made_available = states.len() as u64 - discarded;
+        if made_available > 0 {
+            // Rescued work should not wait for someone's poll interval.
+            sqlx::query("select pg_notify($1, '')")
+                .bind(crate::CHANNEL)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(Rescued {
+            made_available,
+            discarded,
+        })
+    }
+}

@@ -1,0 +1,30 @@
+//! A job queue on PostgreSQL, in the shape River, graphile-worker, Oban, awa
+//! and underway converge on, with three things done better than the first
+//! two of them:
+//!
+//! * **Fenced completion.** Every claim bumps a `lease` counter, and every
+//!   completion, failure and release presents the lease it claimed with. A
+//!   worker whose lease expired and was handed to someone else can never
+//!   overwrite the newer attempt.
+//! * **Rescue after seconds.** Leases are short (30 s by default) and renewed
+//!   by one heartbeat statement per process, so a job whose worker died is
+//!   picked up again after its lease, not after an hour.
+//! * **Nothing is released while its code runs.** [`release`] is for work
+//!   that acknowledged cancellation; work that ignores it is left to its lease.
+//!
+//! Delivery is at-least-once, like every system above. Exactly-once *effects*
+//! come from doing the job's write in the same transaction as its fenced
+//! [`complete`]: if the lease was lost, the completion fails and the write
+//! rolls back with it.
+
+mod enqueue;
+mod finish;
+mod job;
+mod lease;
+mod stats;
+
+pub use enqueue::{CHANNEL, enqueue, enqueue_many};
+pub use finish::{Backoff, FailOutcome, complete, complete_many, fail, release};
+pub use job::{ClaimedJob, JobId, NewJob};
+pub use lease::{Leases, Rescued};
+pub use stats::{QueueStats, stats};

@@ -1,0 +1,288 @@
+//! The queue's statements against a real PostgreSQL.
+
+use std::time::Duration;
+
+use queue::{Backoff, FailOutcome, Leases, NewJob};
+use serde_json::json;
+use sqlx::PgPool;
+use testkit::TestDb;
+
+const LEASE: Duration = Duration::from_secs(30);
+
+async fn enqueue(pool: &PgPool, job: NewJob) -> i64 {
+    let mut tx = pool.begin().await.unwrap();
+    let id = queue::enqueue(&mut tx, &job)
+        .await
+        .unwrap()
+        .expect("inserted");
+    tx.commit().await.unwrap();
+    id
+}
+
+/// Makes a job's lease expire now, as if its worker had died long ago.
+async fn expire(pool: &PgPool, id: i64) {
+    sqlx::query("update jobs set lease_expires_at = now() - interval '1 second' where id = $1")
+        .bind(id)
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
+async fn row(pool: &PgPool, id: i64) -> (String, i32, i64, Option<String>) {
+    sqlx::query_as("select state, attempt, lease, last_error from jobs where id = $1")
+        .bind(id)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_job_enqueued_in_a_rolled_back_transaction_does_not_exist() {
+    let db = TestDb::new().await;
+    let mut tx = db.pool.begin().await.unwrap();
+    queue::enqueue(&mut tx, &NewJob::new("k", json!({})))
+        .await
+        .unwrap();
+    tx.rollback().await.unwrap();
+    let leases = Leases::new(db.pool.clone(), "w", LEASE);
+    assert!(leases.claim(10).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_unique_key_admits_one_job() {
+    let db = TestDb::new().await;
+    let mut tx = db.pool.begin().await.unwrap();
+    let first = queue::enqueue(&mut tx, &NewJob::new("k", json!({})).unique_key("order:1"))
+        .await
+        .unwrap();
+    let second = queue::enqueue(&mut tx, &NewJob::new("k", json!({})).unique_key("order:1"))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert!(first.is_some());
+    assert_eq!(second, None);
+}
+
+#[tokio::test]
+async fn claim_takes_only_free_slots_in_priority_order_and_bumps_attempt_and_lease() {
+    let db = TestDb::new().await;
+    let low = enqueue(&db.pool, NewJob::new("k", json!({"n": 1})).priority(5)).await;
+    let high = enqueue(&db.pool, NewJob::new("k", json!({"n": 2})).priority(-5)).await;
+    let leases = Leases::new(db.pool.clone(), "w1", LEASE);
+
+    let claimed = leases.claim(1).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].id, high);
+    assert_eq!((claimed[0].attempt, claimed[0].lease), (1, 1));
+    assert_eq!(claimed[0].payload, json!({"n": 2}));
+    let (state, _, _, _) = row(&db.pool, low).await;
+    assert_eq!(
+        state, "available",
+        "a job beyond the free slots stays available"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_claimers_never_get_the_same_job() {
+    let db = TestDb::new().await;
+    let mut tx = db.pool.begin().await.unwrap();
+    let jobs: Vec<NewJob> = (0..200)
+        .map(|n| NewJob::new("k", json!({"n": n})))
+        .collect();
+    queue::enqueue_many(&mut tx, &jobs).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let claimers = (0..4).map(|n| {
+        let leases = Leases::new(db.pool.clone(), format!("w{n}"), LEASE);
+        tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let batch = leases.claim(7).await.unwrap();
+                if batch.is_empty() {
+                    return mine;
+                }
+                mine.extend(batch.into_iter().map(|j| j.id));
+            }
+        })
+    });
+    let mut all: Vec<i64> = Vec::new();
+    for claimer in claimers {
+        all.extend(claimer.await.unwrap());
+    }
+    let total = all.len();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(total, 200);
+    assert_eq!(all.len(), 200, "a job was claimed twice");
+}
+
+#[tokio::test]
+async fn a_stale_lease_can_neither_complete_fail_nor_release_a_rescued_and_reclaimed_job() {
+    let db = TestDb::new().await;
+    let id = enqueue(&db.pool, NewJob::new("k", json!({}))).await;
+    let first = Leases::new(db.pool.clone(), "first", LEASE);
+    let second = Leases::new(db.pool.clone(), "second", LEASE);
+
+    let stale = first.claim(1).await.unwrap().remove(0);
+    expire(&db.pool, id).await;
+    assert_eq!(second.rescue().await.unwrap().made_available, 1);
+    let fresh = second.claim(1).await.unwrap().remove(0);
+    assert_eq!(fresh.id, id);
+    assert_eq!(fresh.lease, stale.lease + 1);
+
+    assert!(!queue::complete(&db.pool, id, stale.lease).await.unwrap());
+    assert_eq!(
+        queue::fail(&db.pool, id, stale.lease, "stale", Backoff::default())
+            .await
+            .unwrap(),
+        FailOutcome::Lost
+    );
+    assert!(!queue::release(&db.pool, id, stale.lease).await.unwrap());
+    assert!(
+        queue::complete_many(&db.pool, &[(id, stale.lease)])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        first.heartbeat(&[(id, stale.lease)]).await.unwrap(),
+        vec![(id, stale.lease)],
+        "the heartbeat reports it lost"
+    );
+    let (state, attempt, _, _) = row(&db.pool, id).await;
+    assert_eq!(
+        (state.as_str(), attempt),
+        ("running", 2),
+        "the stale worker changed nothing"
+    );
+
+    assert!(queue::complete(&db.pool, id, fresh.lease).await.unwrap());
+    assert_eq!(row(&db.pool, id).await.0, "completed");
+}
+
+#[tokio::test]
+async fn release_makes_the_job_available_at_once_with_its_attempt_given_back() {
+    let db = TestDb::new().await;
+    let id = enqueue(&db.pool, NewJob::new("k", json!({}))).await;
+    let leases = Leases::new(db.pool.clone(), "w", LEASE);
+    let job = leases.claim(1).await.unwrap().remove(0);
+    assert!(queue::release(&db.pool, id, job.lease).await.unwrap());
+    let again = leases.claim(1).await.unwrap().remove(0);
+    assert_eq!(
+        (again.id, again.attempt),
+        (id, 1),
+        "the interrupted attempt is not counted"
+    );
+}
+
+#[tokio::test]
+async fn failures_back_off_then_discard_at_max_attempts_keeping_the_last_error() {
+    let db = TestDb::new().await;
+    let id = enqueue(&db.pool, NewJob::new("k", json!({})).max_attempts(3)).await;
+    let leases = Leases::new(db.pool.clone(), "w", LEASE);
+    let backoff = Backoff {
+        base: Duration::from_secs(10),
+        max: Duration::from_secs(15),
+    };
+    // Nominal delays: 10s, then 20s capped to 15s; jitter keeps each in [½, 1].
+    for (attempt, nominal) in [(1, 10.0), (2, 15.0)] {
+        let job = leases.claim(1).await.unwrap().remove(0);
+        assert_eq!(job.attempt, attempt);
+        let outcome = queue::fail(&db.pool, id, job.lease, &format!("boom {attempt}"), backoff)
+            .await
+            .unwrap();
+        assert_eq!(outcome, FailOutcome::Retrying);
+        let delay: f64 = sqlx::query_scalar(
+            "select extract(epoch from run_at - now())::float8 from jobs where id = $1",
+        )
+        .bind(id)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+        assert!(
+            delay >= nominal / 2.0 - 0.5 && delay <= nominal + 0.5,
+            "attempt {attempt}: delay {delay}s"
+        );
+        assert!(
+            leases.claim(1).await.unwrap().is_empty(),
+            "not runnable before its backoff"
+        );
+        sqlx::query("update jobs set run_at = now() where id = $1")
+            .bind(id)
+            .execute(&db.pool)
+            .await
+            .unwrap();
+    }
+    let job = leases.claim(1).await.unwrap().remove(0);
+    assert_eq!(job.attempt, 3);
+    assert_eq!(
+        queue::fail(&db.pool, id, job.lease, "boom 3", backoff)
+            .await
+            .unwrap(),
+        FailOutcome::Discarded
+    );
+    let (state, attempt, _, last_error) = row(&db.pool, id).await;
+    assert_eq!(
+        (state.as_str(), attempt, last_error.as_deref()),
+        ("discarded", 3, Some("boom 3"))
+    );
+}
+
+#[tokio::test]
+async fn rescue_discards_a_job_whose_attempts_are_used_up() {
+    let db = TestDb::new().await;
+    let id = enqueue(&db.pool, NewJob::new("k", json!({})).max_attempts(1)).await;
+    let leases = Leases::new(db.pool.clone(), "dead-worker", LEASE);
+    leases.claim(1).await.unwrap();
+    expire(&db.pool, id).await;
+    let rescued = leases.rescue().await.unwrap();
+    assert_eq!((rescued.made_available, rescued.discarded), (0, 1));
+    let (state, _, _, last_error) = row(&db.pool, id).await;
+    assert_eq!(state, "discarded");
+    assert!(last_error.unwrap().contains("dead-worker"));
+}
+
+#[tokio::test]
+async fn a_heartbeat_renews_held_leases_in_one_statement() {
+    let db = TestDb::new().await;
+    let a = enqueue(&db.pool, NewJob::new("k", json!({}))).await;
+    let b = enqueue(&db.pool, NewJob::new("k", json!({}))).await;
+    let leases = Leases::new(db.pool.clone(), "w", LEASE);
+    let held: Vec<(i64, i64)> = leases
+        .claim(2)
+        .await
+        .unwrap()
+        .iter()
+        .map(|j| (j.id, j.lease))
+        .collect();
+    expire(&db.pool, a).await;
+    expire(&db.pool, b).await;
+    assert!(leases.heartbeat(&held).await.unwrap().is_empty());
+    assert_eq!(
+        leases.rescue().await.unwrap().made_available,
+        0,
+        "renewed leases are not rescued"
+    );
+}
+
+#[tokio::test]
+async fn stats_count_jobs_by_state_and_age_the_oldest_available() {
+    let db = TestDb::new().await;
+    enqueue(&db.pool, NewJob::new("k", json!({}))).await;
+    enqueue(&db.pool, NewJob::new("k", json!({}))).await;
+    sqlx::query("update jobs set run_at = now() - interval '90 seconds' where id = (select min(id) from jobs)")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    Leases::new(db.pool.clone(), "w", LEASE)
+        .claim(1)
+        .await
+        .unwrap();
+    let stats = queue::stats(&db.pool).await.unwrap();
+    assert_eq!(stats.depth.get("available"), Some(&1));
+    assert_eq!(stats.depth.get("running"), Some(&1));
+    assert!(
+        stats.oldest_available_age_secs < 5.0,
+        "the 90s-old job was claimed first: {stats:?}"
+    );
+}

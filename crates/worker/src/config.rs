@@ -1,0 +1,92 @@
+//! The worker's settings.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use service::{DatabaseArgs, LogArgs, ShutdownArgs};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "worker",
+    about = "Runs jobs from the PostgreSQL queue, and stops without losing or doubling any."
+)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Jobs run at once. The worker claims only as many jobs as it has free
+    /// slots, so this is also the most jobs it holds leases on.
+    #[arg(long, env = "WORKER_CONCURRENCY", value_name = "WORKER_CONCURRENCY", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub worker_concurrency: u32,
+
+    /// How long the example `fulfil_order` job works before it fulfils.
+    #[arg(long, env = "WORK_TIME", value_name = "WORK_TIME", default_value = "50ms", value_parser = humantime::parse_duration)]
+    pub work_time: Duration,
+
+    /// How long a claimed job stays ours without a heartbeat. A crashed
+    /// worker's jobs run again this long after its last heartbeat.
+    #[arg(long, env = "QUEUE_LEASE", value_name = "QUEUE_LEASE", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub queue_lease: Duration,
+
+    /// How often every lease this process holds is renewed, in one statement.
+    /// At most a third of QUEUE_LEASE, so two missed beats never lose a job.
+    #[arg(long, env = "QUEUE_HEARTBEAT", value_name = "QUEUE_HEARTBEAT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub queue_heartbeat: Duration,
+
+    /// How often to look for work when no notification arrives.
+    #[arg(long, env = "QUEUE_POLL_INTERVAL", value_name = "QUEUE_POLL_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub queue_poll_interval: Duration,
+
+    /// Names this process in `jobs.locked_by`. Defaults to host and pid.
+    #[arg(long, env = "WORKER_ID", value_name = "WORKER_ID")]
+    pub worker_id: Option<String>,
+
+    /// livez, readyz and metrics.
+    #[arg(
+        long,
+        env = "OPS_LISTEN_ADDR",
+        value_name = "OPS_LISTEN_ADDR",
+        default_value = "0.0.0.0:9091"
+    )]
+    pub ops_listen_addr: SocketAddr,
+
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub shutdown: ShutdownArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Enqueue N trivial `noop` jobs, then exit. For benchmarks.
+    #[command(hide = true)]
+    EnqueueNoop {
+        #[arg(long, default_value_t = 100_000)]
+        count: u32,
+    },
+}
+
+impl Args {
+    /// The checks clap cannot express: relations between settings.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.queue_heartbeat.is_zero() || self.queue_heartbeat * 3 > self.queue_lease {
+            return Err(format!(
+                "QUEUE_HEARTBEAT ({}) must be non-zero and at most a third of QUEUE_LEASE ({})",
+                humantime::format_duration(self.queue_heartbeat),
+                humantime::format_duration(self.queue_lease)
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn worker_id(&self) -> String {
+        self.worker_id.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .unwrap_or_else(|_| "worker".into());
+            format!("{}-{}", host.trim(), std::process::id())
+        })
+    }
+}

@@ -1,0 +1,65 @@
+//! The example handler: fulfil an order exactly once in effect.
+//!
+//! Delivery is at-least-once, so the same order may be attempted twice (a
+//! worker dies after the effect but before its lease is renewed...). The
+//! effect is still applied once because it commits in the same transaction
+//! as the fenced completion: a stale attempt's completion fails, and its
+//! `fulfil_count + 1` rolls back with it.
+
+use std::time::Duration;
+
+use futures::FutureExt;
+use uuid::Uuid;
+
+use super::{Done, Handler, JobContext, JobError};
+
+pub const FULFIL_ORDER: &str = "fulfil_order";
+
+/// Tells SSE subscribers that an order changed, at commit.
+pub const ORDER_STATUS_CHANNEL: &str = "order_status";
+
+pub fn handler(work_time: Duration) -> Handler {
+    std::sync::Arc::new(move |ctx| fulfil(ctx, work_time).boxed())
+}
+
+async fn fulfil(ctx: JobContext, work_time: Duration) -> Result<Done, JobError> {
+    let order_id: Uuid = ctx
+        .job
+        .payload
+        .get("order_id")
+        .and_then(|id| id.as_str())
+        .and_then(|id| id.parse().ok())
+        .ok_or_else(|| {
+            JobError::Failed(format!("payload has no order_id uuid: {}", ctx.job.payload))
+        })?;
+
+    // The work itself: it stops when asked to, which is what lets a shutdown
+    // release this job instead of waiting out its lease.
+    tokio::select! {
+        _ = tokio::time::sleep(work_time) => {}
+        _ = ctx.cancel.cancelled() => return Err(JobError::Cancelled),
+    }
+
+    let mut tx = ctx.pool.begin().await?;
+    let updated = sqlx::query(
+        "update orders set status = 'fulfilled', fulfilled_at = now(), fulfil_count = fulfil_count + 1
+         where id = $1",
+    )
+    .bind(order_id)
+    .execute(&mut *tx)
+    .await?;
+    if updated.rows_affected() == 0 {
+        return Err(JobError::Failed(format!("order {order_id} does not exist")));
+    }
+    if !queue::complete(&mut *tx, ctx.job.id, ctx.job.lease).await? {
+        tx.rollback().await?;
+        return Err(JobError::LeaseLost);
+    }
+    sqlx::query("select pg_notify($1, $2)")
+        .bind(ORDER_STATUS_CHANNEL)
+        .bind(order_id.to_string())
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(Done::Completed)
+}

@@ -1,0 +1,173 @@
+//! `worker`: runs jobs from the PostgreSQL queue.
+//!
+//! Start-up, then the shutdown order:
+//! 1. readiness 503 (announce);
+//! 2. stop claiming and UNLISTEN; stop rescuing (stop intake);
+//! 3. running jobs go on, with their heartbeats, until the drain budget ends;
+//! 4. cancel the rest: a job that returns cancelled is released, fenced; a
+//!    job that ignores cancellation is left to its lease, never released
+//!    while it runs;
+//! 5. stop the heartbeat (as flush begins);
+//! 6. flush telemetry;
+//! 7. close the pool, bounded.
+
+mod completer;
+mod config;
+mod handlers;
+mod held;
+mod runner;
+mod tally;
+mod upkeep;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use queue::{Backoff, Leases};
+use service::ops::{self, OpsState};
+use shutdown::{Counts, Phase};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::completer::Completer;
+use crate::config::{Args, Command};
+use crate::handlers::Handlers;
+use crate::held::Held;
+use crate::runner::Runner;
+use crate::tally::Tally;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    // --- Start-up: configuration first, so bad config serves nothing. ---
+    let args: Args = service::parse_args_or_exit();
+    if let Err(error) = args.validate() {
+        service::exit::bad_config(error);
+    }
+    let mut shutdown = args.shutdown.build_or_exit();
+    args.log.init_or_exit(&mut shutdown);
+    let handle = shutdown.handle();
+
+    let pool = match service::db::connect(&args.database).await {
+        Ok(pool) => pool,
+        Err(error) => {
+            tracing::error!(%error, "cannot connect to DATABASE_URL");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(Command::EnqueueNoop { count }) = args.command {
+        return enqueue_noop(&pool, count).await;
+    }
+
+    let ops_state = OpsState {
+        readiness: handle.readiness().clone(),
+        pool: Some(pool.clone()),
+        metrics: Arc::new(String::new),
+    };
+    let ops_addr = match ops::serve(args.ops_listen_addr, ops_state, &mut shutdown).await {
+        Ok(addr) => addr,
+        Err(error) => {
+            service::exit::bad_config(format!("OPS_LISTEN_ADDR {}: {error}", args.ops_listen_addr))
+        }
+    };
+
+    let worker_id = args.worker_id();
+    let leases = Leases::new(pool.clone(), worker_id.clone(), args.queue_lease);
+    let cancel_jobs = CancellationToken::new();
+    let tally = Tally {
+        shutting_down: handle.phase_started(Phase::Announce),
+        cancelling: cancel_jobs.clone(),
+        drain: Counts::default(),
+        cancel: Counts::default(),
+    };
+    let runner = Runner {
+        leases: leases.clone(),
+        handlers: Arc::new(Handlers::standard(args.work_time)),
+        concurrency: args.worker_concurrency,
+        poll_interval: args.queue_poll_interval,
+        backoff: Backoff::default(),
+        held: Held::default(),
+        jobs: TaskTracker::new(),
+        cancel_jobs: cancel_jobs.clone(),
+        completer: Completer::spawn(pool.clone()),
+        tally: tally.clone(),
+    };
+    let intake_stopped = handle.phase_started(Phase::StopIntake);
+    let claim_loop = tokio::spawn(runner.clone().claim_until(intake_stopped.clone()));
+    let rescuer = tokio::spawn(upkeep::rescue(
+        leases.clone(),
+        args.queue_heartbeat,
+        intake_stopped,
+    ));
+    tokio::spawn(upkeep::heartbeat(
+        leases,
+        runner.held.clone(),
+        args.queue_heartbeat,
+        handle.phase_started(Phase::Flush),
+    ));
+    handle.readiness().mark_started();
+    tracing::info!(%ops_addr, %worker_id, concurrency = args.worker_concurrency, "worker ready");
+
+    // --- Shutdown, in phase order. ---
+    shutdown.on(Phase::StopIntake, "claim loop", move |_ctx| async move {
+        claim_loop.await?;
+        rescuer.await?;
+        Ok(())
+    });
+    let jobs = runner.jobs.clone();
+    shutdown.on_counted(
+        Phase::Drain,
+        "jobs",
+        tally.drain.clone(),
+        move |ctx| async move {
+            ctx.counts().set("jobs_in_flight", jobs.len() as u64);
+            jobs.close();
+            jobs.wait().await;
+            Ok(())
+        },
+    );
+    let jobs = runner.jobs.clone();
+    shutdown.on_counted(
+        Phase::Cancel,
+        "jobs",
+        tally.cancel.clone(),
+        move |ctx| async move {
+            ctx.counts().set("jobs_abandoned", jobs.len() as u64);
+            jobs.close();
+            cancel_jobs.cancel();
+            jobs.wait().await;
+            Ok(())
+        },
+    );
+    // The heartbeat stops as the flush phase starts (its token above): any
+    // job still running now was abandoned, and its lease must be left to
+    // expire so that another worker rescues it.
+    shutdown.on(Phase::Close, "database pool", move |_ctx| {
+        service::db::close(pool)
+    });
+
+    let report = shutdown.run().await;
+    service::exit::finish(&report)
+}
+
+/// The benchmark's producer: trivial jobs, enqueued in batches.
+async fn enqueue_noop(pool: &sqlx::PgPool, count: u32) -> ExitCode {
+    let batch: Vec<queue::NewJob> = (0..1000)
+        .map(|_| queue::NewJob::new(handlers::NOOP, serde_json::json!({})))
+        .collect();
+    let mut left = count as usize;
+    while left > 0 {
+        let take = left.min(batch.len());
+        let mut conn = match pool.acquire().await {
+            Ok(conn) => conn,
+            Err(error) => {
+                tracing::error!(%error, "cannot enqueue");
+                return ExitCode::FAILURE;
+            }
+        };
+        if let Err(error) = queue::enqueue_many(&mut conn, &batch[..take]).await {
+            tracing::error!(%error, "cannot enqueue");
+            return ExitCode::FAILURE;
+        }
+        left -= take;
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,367 @@
+//! The real `worker` binary against a real PostgreSQL: many processes at
+//! once, SIGTERM with short and long jobs, SIGKILL mid-job, retries.
+
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use queue::NewJob;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use testkit::{Service, TestDb, free_addr};
+use uuid::Uuid;
+
+const WORKER: &str = env!("CARGO_BIN_EXE_worker");
+
+/// Inserts `count` orders, each with its `fulfil_order` job, as the API does.
+async fn orders(pool: &PgPool, count: usize, max_attempts: i32) -> Vec<Uuid> {
+    let mut tx = pool.begin().await.unwrap();
+    let ids: Vec<Uuid> = sqlx::query_scalar(
+        "insert into orders (customer_id, items) select 'c-' || n, '[]'::jsonb from generate_series(1, $1) n returning id",
+    )
+    .bind(i32::try_from(count).unwrap())
+    .fetch_all(&mut *tx)
+    .await
+    .unwrap();
+    let jobs: Vec<NewJob> = ids
+        .iter()
+        .map(|id| NewJob::new("fulfil_order", json!({"order_id": id})).max_attempts(max_attempts))
+        .collect();
+    queue::enqueue_many(&mut tx, &jobs).await.unwrap();
+    tx.commit().await.unwrap();
+    ids
+}
+
+async fn start(db: &TestDb, env: &[(&str, &str)]) -> Service {
+    let mut vars = vec![
+        ("DATABASE_URL", db.url.clone()),
+        ("OPS_LISTEN_ADDR", free_addr().to_string()),
+        ("QUEUE_POLL_INTERVAL", "200ms".into()),
+    ];
+    vars.extend(env.iter().map(|(k, v)| (*k, (*v).to_owned())));
+    let worker = Service::spawn(WORKER, &vars);
+    worker
+        .wait_for_message("worker ready", Duration::from_secs(10))
+        .await;
+    worker
+}
+
+async fn count(pool: &PgPool, sql: &'static str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
+}
+
+async fn wait_until(pool: &PgPool, what: &str, within: Duration, sql: &'static str) {
+    let deadline = Instant::now() + within;
+    while count(pool, sql).await == 0 {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn hook<'r>(report: &'r Value, phase: &str) -> &'r Value {
+    report["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["phase"] == phase)
+        .unwrap()["hooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["name"] == "jobs")
+        .unwrap()
+}
+
+/// Short budgets so the tests take seconds: drain = 6s − 2.5s − 1s cancel.
+const FAST_SHUTDOWN: [(&str, &str); 5] = [
+    ("SHUTDOWN_GRACE_PERIOD", "6s"),
+    ("SHUTDOWN_DRAIN_DELAY", "0s"),
+    ("SHUTDOWN_FLUSH_TIMEOUT", "500ms"),
+    ("SHUTDOWN_CLOSE_TIMEOUT", "500ms"),
+    ("SHUTDOWN_MARGIN", "1500ms"),
+];
+
+#[tokio::test]
+async fn four_workers_fulfil_thousands_of_orders_exactly_once() {
+    let db = TestDb::new().await;
+    // The audit: every claim of every job, as the database saw it.
+    sqlx::raw_sql(
+        "create table job_claims (job_id bigint, lease bigint, locked_by text);
+         create function audit_claim() returns trigger language plpgsql as $$
+         begin insert into job_claims values (new.id, new.lease, new.locked_by); return new; end $$;
+         create trigger audit_claim after update of state on jobs
+         for each row when (new.state = 'running') execute function audit_claim();",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let total = 3000;
+    orders(&db.pool, total, 5).await;
+
+    let env = [
+        ("WORK_TIME", "1ms"),
+        ("WORKER_CONCURRENCY", "16"),
+        ("SHUTDOWN_DRAIN_DELAY", "0s"),
+    ];
+    let mut workers = Vec::new();
+    for _ in 0..4 {
+        workers.push(start(&db, &env).await);
+    }
+    wait_until(
+        &db.pool,
+        "every job to complete",
+        Duration::from_secs(120),
+        "select (count(*) filter (where state <> 'completed') = 0)::int::int8 from jobs",
+    )
+    .await;
+    for worker in &workers {
+        worker.signal(Signal::SIGTERM);
+    }
+    for worker in &mut workers {
+        assert_eq!(
+            worker.wait_exit(Duration::from_secs(30)).await.code(),
+            Some(0)
+        );
+    }
+
+    assert_eq!(
+        count(
+            &db.pool,
+            "select count(*) from orders where fulfil_count = 1 and status = 'fulfilled'"
+        )
+        .await,
+        total as i64
+    );
+    assert_eq!(
+        count(
+            &db.pool,
+            "select count(*) from jobs where state <> 'completed'"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        count(&db.pool, "select count(*) from job_claims").await,
+        total as i64,
+        "some job was claimed twice"
+    );
+    assert_eq!(
+        count(&db.pool, "select count(distinct job_id) from job_claims").await,
+        total as i64
+    );
+    let workers_used = count(&db.pool, "select count(distinct locked_by) from job_claims").await;
+    assert_eq!(workers_used, 4, "all four workers took part");
+}
+
+#[tokio::test]
+async fn sigterm_lets_jobs_shorter_than_the_drain_budget_finish() {
+    let db = TestDb::new().await;
+    orders(&db.pool, 10, 5).await;
+    let mut worker = start(
+        &db,
+        &[
+            [("WORK_TIME", "1500ms"), ("WORKER_CONCURRENCY", "10")].as_slice(),
+            &FAST_SHUTDOWN,
+        ]
+        .concat(),
+    )
+    .await;
+    wait_until(
+        &db.pool,
+        "10 running jobs",
+        Duration::from_secs(10),
+        "select (count(*) = 10)::int::int8 from jobs where state = 'running'",
+    )
+    .await;
+
+    worker.signal(Signal::SIGTERM);
+    assert_eq!(
+        worker.wait_exit(Duration::from_secs(10)).await.code(),
+        Some(0)
+    );
+    let report = worker.report(Duration::from_secs(1)).await;
+    assert_eq!(report["outcome"], "clean");
+    assert_eq!(hook(&report, "drain")["counts"]["jobs_finished"], 10);
+    assert_eq!(
+        count(
+            &db.pool,
+            "select count(*) from orders where fulfil_count = 1"
+        )
+        .await,
+        10
+    );
+}
+
+#[tokio::test]
+async fn sigterm_releases_jobs_longer_than_the_drain_budget_for_another_worker() {
+    let db = TestDb::new().await;
+    orders(&db.pool, 4, 5).await;
+    let mut first = start(
+        &db,
+        &[
+            [("WORK_TIME", "1h"), ("WORKER_CONCURRENCY", "4")].as_slice(),
+            &FAST_SHUTDOWN,
+        ]
+        .concat(),
+    )
+    .await;
+    wait_until(
+        &db.pool,
+        "4 running jobs",
+        Duration::from_secs(10),
+        "select (count(*) = 4)::int::int8 from jobs where state = 'running'",
+    )
+    .await;
+
+    let signalled = Instant::now();
+    first.signal(Signal::SIGTERM);
+    let status = first.wait_exit(Duration::from_secs(12)).await;
+    assert!(
+        signalled.elapsed() < Duration::from_secs(6),
+        "exited after {:?}",
+        signalled.elapsed()
+    );
+    assert_eq!(status.code(), Some(0));
+    let report = first.report(Duration::from_secs(1)).await;
+    assert_eq!(hook(&report, "drain")["outcome"], "timed_out");
+    assert_eq!(hook(&report, "cancel")["counts"]["jobs_released"], 4);
+    assert_eq!(hook(&report, "cancel")["counts"]["jobs_abandoned"], 0);
+    assert_eq!(
+        count(
+            &db.pool,
+            "select count(*) from jobs where state = 'available' and attempt = 0"
+        )
+        .await,
+        4,
+        "released with their attempt restored"
+    );
+
+    let mut second = start(&db, &[("WORK_TIME", "10ms")]).await;
+    wait_until(
+        &db.pool,
+        "the released jobs to complete",
+        Duration::from_secs(10),
+        "select (count(*) = 4)::int::int8 from jobs where state = 'completed' and attempt = 1",
+    )
+    .await;
+    assert_eq!(
+        count(
+            &db.pool,
+            "select count(*) from orders where fulfil_count = 1"
+        )
+        .await,
+        4
+    );
+    second.signal(Signal::SIGTERM);
+    assert_eq!(
+        second.wait_exit(Duration::from_secs(10)).await.code(),
+        Some(0)
+    );
+}
+
+#[tokio::test]
+async fn a_job_whose_worker_is_killed_is_rescued_and_fulfilled_once_within_lease_plus_two_seconds()
+{
+    let db = TestDb::new().await;
+    let order = orders(&db.pool, 1, 5).await.remove(0);
+    let lease = [("QUEUE_LEASE", "3s"), ("QUEUE_HEARTBEAT", "1s")];
+    let mut doomed = start(&db, &[[("WORK_TIME", "1h")].as_slice(), &lease].concat()).await;
+    wait_until(
+        &db.pool,
+        "the job to run",
+        Duration::from_secs(10),
+        "select count(*) from jobs where state = 'running'",
+    )
+    .await;
+    // Let a heartbeat or two renew the lease, so the kill lands mid-lease.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    doomed.signal(Signal::SIGKILL);
+    let killed = Instant::now();
+    doomed.wait_exit(Duration::from_secs(5)).await;
+    let mut rescuer = start(&db, &[[("WORK_TIME", "10ms")].as_slice(), &lease].concat()).await;
+    wait_until(
+        &db.pool,
+        "the order to be fulfilled",
+        Duration::from_secs(15),
+        "select count(*) from orders where status = 'fulfilled'",
+    )
+    .await;
+    let took = killed.elapsed();
+    assert!(
+        took <= Duration::from_secs(5),
+        "kill to completion took {took:?}, more than lease + 2s"
+    );
+    eprintln!("kill to completion: {took:?}");
+
+    let (fulfil_count, attempt): (i32, i32) =
+        sqlx::query_as("select o.fulfil_count, j.attempt from orders o, jobs j where o.id = $1")
+            .bind(order)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!((fulfil_count, attempt), (1, 2));
+    rescuer.signal(Signal::SIGTERM);
+    assert_eq!(
+        rescuer.wait_exit(Duration::from_secs(10)).await.code(),
+        Some(0)
+    );
+}
+
+#[tokio::test]
+async fn a_failing_job_backs_off_then_is_discarded_with_its_last_error() {
+    let db = TestDb::new().await;
+    let mut tx = db.pool.begin().await.unwrap();
+    let missing = Uuid::new_v4();
+    queue::enqueue(
+        &mut tx,
+        &NewJob::new("fulfil_order", json!({"order_id": missing})).max_attempts(2),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let started = Instant::now();
+    let mut worker = start(&db, &[("WORK_TIME", "1ms")]).await;
+    wait_until(
+        &db.pool,
+        "the job to be discarded",
+        Duration::from_secs(10),
+        "select count(*) from jobs where state = 'discarded'",
+    )
+    .await;
+    // The default backoff: the retry waits 0.5–1 s after the first failure.
+    assert!(started.elapsed() >= Duration::from_millis(500));
+    let (attempt, last_error): (i32, String) =
+        sqlx::query_as("select attempt, last_error from jobs")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(attempt, 2);
+    assert!(last_error.contains(&missing.to_string()), "{last_error}");
+    worker.signal(Signal::SIGTERM);
+    assert_eq!(
+        worker.wait_exit(Duration::from_secs(10)).await.code(),
+        Some(0)
+    );
+}
+
+#[tokio::test]
+async fn a_heartbeat_of_more_than_a_third_of_the_lease_is_refused() {
+    let db = TestDb::new().await;
+    let mut worker = Service::spawn(
+        WORKER,
+        &[
+            ("DATABASE_URL", db.url.clone()),
+            ("QUEUE_LEASE", "10s".into()),
+            ("QUEUE_HEARTBEAT", "5s".into()),
+        ],
+    );
+    assert_eq!(
+        worker.wait_exit(Duration::from_secs(10)).await.code(),
+        Some(2)
+    );
+    let stderr = worker.stderr();
+    assert!(
+        stderr.contains("QUEUE_HEARTBEAT") && stderr.contains("QUEUE_LEASE"),
+        "{stderr}"
+    );
+}
