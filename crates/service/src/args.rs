@@ -62,7 +62,12 @@ impl ShutdownArgs {
 pub struct LogArgs {
     /// `json` (one object per line) or `pretty`. Filter with RUST_LOG, or
     /// with LOG_FILTER_FILE, which is re-read on SIGHUP.
-    #[arg(long, env = "LOG_FORMAT", value_name = "LOG_FORMAT", default_value = "json")]
+    #[arg(
+        long,
+        env = "LOG_FORMAT",
+        value_name = "LOG_FORMAT",
+        default_value = "json"
+    )]
     pub log_format: LogFormat,
 }
 
@@ -85,7 +90,12 @@ pub struct DatabaseArgs {
     pub database_url: PgConnectOptions,
 
     /// Upper bound on pooled connections.
-    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", value_name = "DATABASE_MAX_CONNECTIONS", default_value_t = 10)]
+    #[arg(
+        long,
+        env = "DATABASE_MAX_CONNECTIONS",
+        value_name = "DATABASE_MAX_CONNECTIONS",
+        default_value_t = 10
+    )]
     pub database_max_connections: u32,
 
     /// How long a request waits for a pooled connection before failing.
@@ -146,7 +156,13 @@ mod tests {
 
     #[test]
     fn a_bad_duration_is_one_line_naming_the_setting() {
-        let line = render(&["x", "--database-url", "postgres://h/db", "--shutdown-grace-period", "soon"]);
+        let line = render(&[
+            "x",
+            "--database-url",
+            "postgres://h/db",
+            "--shutdown-grace-period",
+            "soon",
+        ]);
         assert!(line.contains("SHUTDOWN_GRACE_PERIOD"), "{line}");
         assert!(!line.contains('\n'));
     }

@@ -46,7 +46,11 @@ pub fn router(state: OpsState) -> Router {
 
 async fn readyz(State(state): State<OpsState>) -> impl IntoResponse {
     if !state.readiness.is_ready() {
-        let why = if state.readiness.is_shutting_down() { "shutting down" } else { "starting" };
+        let why = if state.readiness.is_shutting_down() {
+            "shutting down"
+        } else {
+            "starting"
+        };
         return (StatusCode::SERVICE_UNAVAILABLE, why);
     }
     if let Some(pool) = &state.pool
@@ -59,14 +63,21 @@ async fn readyz(State(state): State<OpsState>) -> impl IntoResponse {
 
 async fn metrics(State(state): State<OpsState>) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         (state.metrics)(),
     )
 }
 
 /// Binds the ops port and serves it until the close phase starts; the close
 /// phase then waits for it to wind down.
-pub async fn serve(addr: SocketAddr, state: OpsState, shutdown: &mut Shutdown) -> std::io::Result<SocketAddr> {
+pub async fn serve(
+    addr: SocketAddr,
+    state: OpsState,
+    shutdown: &mut Shutdown,
+) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     let stop = shutdown.handle().phase_started(Phase::Close);

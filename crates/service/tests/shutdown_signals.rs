@@ -22,7 +22,9 @@ async fn start(hooks: &str, env: &[(&str, &str)]) -> Probe {
     ];
     vars.extend(env.iter().map(|(k, v)| (*k, (*v).to_owned())));
     let service = Service::spawn(PROBE, &vars);
-    service.wait_for_message("ready", Duration::from_secs(10)).await;
+    service
+        .wait_for_message("ready", Duration::from_secs(10))
+        .await;
     Probe {
         service,
         ops: format!("http://{ops_addr}"),
@@ -39,7 +41,10 @@ fn phase<'r>(report: &'r Value, name: &str) -> &'r Value {
 }
 
 fn hook_outcome(report: &Value, phase_name: &str) -> String {
-    phase(report, phase_name)["hooks"][0]["outcome"].as_str().unwrap().to_owned()
+    phase(report, phase_name)["hooks"][0]["outcome"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 #[tokio::test]
@@ -59,11 +64,25 @@ async fn sigterm_flips_readiness_at_once_and_runs_the_phases_in_order() {
         if client.get(&readyz).send().await.unwrap().status() == 503 {
             break signalled.elapsed();
         }
-        assert!(signalled.elapsed() < Duration::from_secs(1), "readiness never turned false");
+        assert!(
+            signalled.elapsed() < Duration::from_secs(1),
+            "readiness never turned false"
+        );
     };
-    assert!(not_ready_after <= Duration::from_millis(50), "readiness took {not_ready_after:?}");
+    assert!(
+        not_ready_after <= Duration::from_millis(50),
+        "readiness took {not_ready_after:?}"
+    );
     // Liveness is a different question: the process is fine, just leaving.
-    assert_eq!(client.get(format!("{}/livez", probe.ops)).send().await.unwrap().status(), 200);
+    assert_eq!(
+        client
+            .get(format!("{}/livez", probe.ops))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 
     let status = probe.service.wait_exit(Duration::from_secs(10)).await;
     assert_eq!(status.code(), Some(0));
@@ -71,12 +90,45 @@ async fn sigterm_flips_readiness_at_once_and_runs_the_phases_in_order() {
     assert_eq!(report["trigger"], "SIGTERM");
     assert_eq!(report["outcome"], "clean");
     assert_eq!(report["deadline_met"], true);
-    let order: Vec<&str> = report["phases"].as_array().unwrap().iter().map(|p| p["phase"].as_str().unwrap()).collect();
-    assert_eq!(order, ["announce", "delay", "stop_intake", "drain", "cancel", "flush", "close"]);
-    let starts: Vec<u64> = report["phases"].as_array().unwrap().iter().map(|p| p["start_offset_ms"].as_u64().unwrap()).collect();
-    assert!(starts.windows(2).all(|pair| pair[0] <= pair[1]), "phases overlap: {starts:?}");
-    assert!(phase(&report, "stop_intake")["start_offset_ms"].as_u64().unwrap() >= 500, "the drain delay was not kept");
-    assert_eq!(phase(&report, "drain")["hooks"][0]["counts"]["slept_ms"], 300);
+    let order: Vec<&str> = report["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["phase"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "announce",
+            "delay",
+            "stop_intake",
+            "drain",
+            "cancel",
+            "flush",
+            "close"
+        ]
+    );
+    let starts: Vec<u64> = report["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["start_offset_ms"].as_u64().unwrap())
+        .collect();
+    assert!(
+        starts.windows(2).all(|pair| pair[0] <= pair[1]),
+        "phases overlap: {starts:?}"
+    );
+    assert!(
+        phase(&report, "stop_intake")["start_offset_ms"]
+            .as_u64()
+            .unwrap()
+            >= 500,
+        "the drain delay was not kept"
+    );
+    assert_eq!(
+        phase(&report, "drain")["hooks"][0]["counts"]["slept_ms"],
+        300
+    );
 }
 
 #[tokio::test]
@@ -98,8 +150,15 @@ async fn an_overrunning_hook_is_cut_at_its_budget_and_the_process_still_exits_in
     probe.service.signal(Signal::SIGTERM);
     let status = probe.service.wait_exit(grace * 2).await;
     let took = signalled.elapsed();
-    assert!(took < grace - Duration::from_millis(500), "took {took:?}, past grace - margin");
-    assert_eq!(status.code(), Some(1), "a flush that overruns is an overrun");
+    assert!(
+        took < grace - Duration::from_millis(500),
+        "took {took:?}, past grace - margin"
+    );
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "a flush that overruns is an overrun"
+    );
 
     let report = probe.service.report(Duration::from_secs(1)).await;
     assert_eq!(report["outcome"], "overran");
@@ -107,22 +166,34 @@ async fn an_overrunning_hook_is_cut_at_its_budget_and_the_process_still_exits_in
     assert_eq!(hook_outcome(&report, "flush"), "timed_out");
     assert_eq!(hook_outcome(&report, "close"), "done");
     let flush = &phase(&report, "flush")["hooks"][0];
-    assert!((1000..1200).contains(&flush["elapsed_ms"].as_u64().unwrap()), "flush cut at {flush}");
+    assert!(
+        (1000..1200).contains(&flush["elapsed_ms"].as_u64().unwrap()),
+        "flush cut at {flush}"
+    );
 }
 
 #[tokio::test]
 async fn a_second_signal_skips_the_delay_and_drain() {
     let mut probe = start(
         "drain:stuck:1h,cancel:release:10ms,close:pool:10ms",
-        &[("SHUTDOWN_DRAIN_DELAY", "20s"), ("SHUTDOWN_GRACE_PERIOD", "60s")],
+        &[
+            ("SHUTDOWN_DRAIN_DELAY", "20s"),
+            ("SHUTDOWN_GRACE_PERIOD", "60s"),
+        ],
     )
     .await;
     let signalled = Instant::now();
     probe.service.signal(Signal::SIGTERM);
-    probe.service.wait_for_message("shutdown started", Duration::from_secs(2)).await;
+    probe
+        .service
+        .wait_for_message("shutdown started", Duration::from_secs(2))
+        .await;
     probe.service.signal(Signal::SIGINT);
     let status = probe.service.wait_exit(Duration::from_secs(10)).await;
-    assert!(signalled.elapsed() < Duration::from_secs(5), "the second signal did not hurry");
+    assert!(
+        signalled.elapsed() < Duration::from_secs(5),
+        "the second signal did not hurry"
+    );
     assert_eq!(status.code(), Some(0));
     let report = probe.service.report(Duration::from_secs(1)).await;
     assert_eq!(phase(&report, "delay")["outcome"], "skipped");
@@ -132,19 +203,35 @@ async fn a_second_signal_skips_the_delay_and_drain() {
 }
 
 async fn third_signal_exit_code(signal: Signal) -> Option<i32> {
-    let mut probe = start("drain:stuck:1h,cancel:stuck:1h", &[("SHUTDOWN_DRAIN_DELAY", "20s"), ("SHUTDOWN_GRACE_PERIOD", "60s")]).await;
+    let mut probe = start(
+        "drain:stuck:1h,cancel:stuck:1h",
+        &[
+            ("SHUTDOWN_DRAIN_DELAY", "20s"),
+            ("SHUTDOWN_GRACE_PERIOD", "60s"),
+        ],
+    )
+    .await;
     probe.service.signal(signal);
-    probe.service.wait_for_message("shutdown started", Duration::from_secs(2)).await;
+    probe
+        .service
+        .wait_for_message("shutdown started", Duration::from_secs(2))
+        .await;
     probe.service.signal(signal);
     probe
         .service
         .wait_for("second-signal warning", Duration::from_secs(2), |e| {
-            e["message"].as_str().is_some_and(|m| m.starts_with("second signal"))
+            e["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("second signal"))
         })
         .await;
     probe.service.signal(signal);
     let status = probe.service.wait_exit(Duration::from_secs(2)).await;
-    assert!(probe.service.stderr().contains("third signal"), "{}", probe.service.stderr());
+    assert!(
+        probe.service.stderr().contains("third signal"),
+        "{}",
+        probe.service.stderr()
+    );
     status.code()
 }
 
@@ -171,7 +258,10 @@ async fn a_panicking_hook_is_reported_failed_and_later_phases_still_run() {
     let report = probe.service.report(Duration::from_secs(1)).await;
     assert_eq!(report["outcome"], "failed");
     assert_eq!(hook_outcome(&report, "drain"), "failed");
-    let error = phase(&report, "drain")["hooks"][0]["error"].as_str().unwrap().to_owned();
+    let error = phase(&report, "drain")["hooks"][0]["error"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(error.contains("panicked on purpose"), "{error}");
     assert_eq!(hook_outcome(&report, "flush"), "done");
     assert_eq!(hook_outcome(&report, "close"), "done");
@@ -182,16 +272,27 @@ async fn a_budget_that_cannot_fit_exits_2_naming_the_settings_before_serving() {
     let ops_addr = free_addr();
     let mut service = Service::spawn(
         PROBE,
-        &[("SHUTDOWN_GRACE_PERIOD", "5s".into()), ("OPS_LISTEN_ADDR", ops_addr.to_string())],
+        &[
+            ("SHUTDOWN_GRACE_PERIOD", "5s".into()),
+            ("OPS_LISTEN_ADDR", ops_addr.to_string()),
+        ],
     );
     let status = service.wait_exit(Duration::from_secs(10)).await;
     assert_eq!(status.code(), Some(2));
     let stderr = service.stderr();
     assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
-    for setting in ["SHUTDOWN_GRACE_PERIOD (5s)", "SHUTDOWN_DRAIN_DELAY", "SHUTDOWN_FLUSH_TIMEOUT", "SHUTDOWN_MARGIN"] {
+    for setting in [
+        "SHUTDOWN_GRACE_PERIOD (5s)",
+        "SHUTDOWN_DRAIN_DELAY",
+        "SHUTDOWN_FLUSH_TIMEOUT",
+        "SHUTDOWN_MARGIN",
+    ] {
         assert!(stderr.contains(setting), "{setting} missing: {stderr}");
     }
-    assert!(std::net::TcpStream::connect(ops_addr).is_err(), "nothing may be served");
+    assert!(
+        std::net::TcpStream::connect(ops_addr).is_err(),
+        "nothing may be served"
+    );
 }
 
 #[tokio::test]
@@ -210,12 +311,31 @@ async fn sighup_reloads_the_log_filter_and_a_bad_filter_keeps_the_old_one() {
     std::fs::create_dir_all(&dir).unwrap();
     let filter = dir.join("filter");
     std::fs::write(&filter, "info").unwrap();
-    let mut probe = start("", &[("LOG_FILTER_FILE", filter.display().to_string().as_str()), ("SHUTDOWN_DRAIN_DELAY", "0s")]).await;
+    let mut probe = start(
+        "",
+        &[
+            ("LOG_FILTER_FILE", filter.display().to_string().as_str()),
+            ("SHUTDOWN_DRAIN_DELAY", "0s"),
+        ],
+    )
+    .await;
 
     std::fs::write(&filter, "info,nope=notalevel").unwrap();
     probe.service.signal(Signal::SIGHUP);
-    let failed = probe.service.wait_for_message("reload failed; keeping the old setting", Duration::from_secs(5)).await;
-    assert!(failed["error"].as_str().unwrap().contains("LOG_FILTER_FILE"), "{failed}");
+    let failed = probe
+        .service
+        .wait_for_message(
+            "reload failed; keeping the old setting",
+            Duration::from_secs(5),
+        )
+        .await;
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap()
+            .contains("LOG_FILTER_FILE"),
+        "{failed}"
+    );
 
     // A clean shutdown reports at info, so an `error` filter must hide it.
     std::fs::write(&filter, "error").unwrap();
@@ -224,7 +344,15 @@ async fn sighup_reloads_the_log_filter_and_a_bad_filter_keeps_the_old_one() {
     probe.service.signal(Signal::SIGTERM);
     let status = probe.service.wait_exit(Duration::from_secs(10)).await;
     assert_eq!(status.code(), Some(0));
-    let messages: Vec<String> = probe.service.events().iter().filter_map(|e| e["message"].as_str().map(str::to_owned)).collect();
-    assert!(!messages.iter().any(|m| m == "shutdown report"), "the reloaded filter must hide info events: {messages:?}");
+    let messages: Vec<String> = probe
+        .service
+        .events()
+        .iter()
+        .filter_map(|e| e["message"].as_str().map(str::to_owned))
+        .collect();
+    assert!(
+        !messages.iter().any(|m| m == "shutdown report"),
+        "the reloaded filter must hide info events: {messages:?}"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }

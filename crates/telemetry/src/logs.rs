@@ -59,12 +59,10 @@ impl LogReload {
     /// Replaces the filter, or keeps the old one and says why.
     pub fn reload(&self) -> Result<(), LogsError> {
         let filter = read_filter(self.filter_file.as_deref())?;
-        self.handle
-            .reload(filter)
-            .map_err(|error| LogsError::File {
-                path: "<reload>".into(),
-                reason: error.to_string(),
-            })
+        self.handle.reload(filter).map_err(|error| LogsError::File {
+            path: "<reload>".into(),
+            reason: error.to_string(),
+        })
     }
 }
 
@@ -102,7 +100,10 @@ fn read_filter(filter_file: Option<&std::path::Path>) -> Result<EnvFilter, LogsE
                 path: path.display().to_string(),
                 reason: error.to_string(),
             })?;
-            (text.trim().to_owned(), format!("LOG_FILTER_FILE {}", path.display()))
+            (
+                text.trim().to_owned(),
+                format!("LOG_FILTER_FILE {}", path.display()),
+            )
         }
         None => (
             std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned()),

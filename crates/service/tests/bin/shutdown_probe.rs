@@ -21,7 +21,12 @@ struct Args {
     shutdown: ShutdownArgs,
     #[command(flatten)]
     log: LogArgs,
-    #[arg(long, env = "OPS_LISTEN_ADDR", value_name = "OPS_LISTEN_ADDR", default_value = "127.0.0.1:0")]
+    #[arg(
+        long,
+        env = "OPS_LISTEN_ADDR",
+        value_name = "OPS_LISTEN_ADDR",
+        default_value = "127.0.0.1:0"
+    )]
     ops_listen_addr: SocketAddr,
     #[arg(long, env = "PROBE_HOOKS", value_name = "PROBE_HOOKS", default_value = "", value_parser = parse_hooks)]
     probe_hooks: ProbeHooks,
@@ -43,7 +48,9 @@ fn parse_hooks(text: &str) -> Result<ProbeHooks, String> {
         .filter(|entry| !entry.is_empty())
         .map(|entry| {
             let mut parts = entry.splitn(3, ':');
-            let (Some(phase), Some(name), Some(behaviour)) = (parts.next(), parts.next(), parts.next()) else {
+            let (Some(phase), Some(name), Some(behaviour)) =
+                (parts.next(), parts.next(), parts.next())
+            else {
                 return Err(format!("`{entry}` is not phase:name:behaviour"));
             };
             let phase = Phase::ALL
@@ -53,7 +60,9 @@ fn parse_hooks(text: &str) -> Result<ProbeHooks, String> {
             let behaviour = match behaviour {
                 "panic" => Behaviour::Panic,
                 "error" => Behaviour::Error,
-                duration => Behaviour::Sleep(humantime::parse_duration(duration).map_err(|e| e.to_string())?),
+                duration => Behaviour::Sleep(
+                    humantime::parse_duration(duration).map_err(|e| e.to_string())?,
+                ),
             };
             Ok((phase, name.to_owned(), behaviour))
         })
@@ -65,7 +74,10 @@ async fn behave(behaviour: Behaviour, ctx: HookContext) -> Result<(), HookError>
     match behaviour {
         Behaviour::Sleep(duration) => {
             tokio::time::sleep(duration).await;
-            ctx.counts().set("slept_ms", u64::try_from(duration.as_millis()).unwrap_or(u64::MAX));
+            ctx.counts().set(
+                "slept_ms",
+                u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+            );
             Ok(())
         }
         Behaviour::Panic => panic!("probe hook panicked on purpose"),
