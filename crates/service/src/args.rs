@@ -34,6 +34,26 @@ pub struct ShutdownArgs {
     /// Left unused before the grace period ends.
     #[arg(long, env = "SHUTDOWN_MARGIN", value_name = "SHUTDOWN_MARGIN", default_value = "2s", value_parser = humantime::parse_duration)]
     pub shutdown_margin: Duration,
+
+    /// `graceful`, or `immediate`: a negative control for the rolling-restart
+    /// drill, which must be able to see a naive service lose requests. Never
+    /// deploy `immediate`.
+    #[arg(
+        long,
+        env = "SHUTDOWN_MODE",
+        value_name = "SHUTDOWN_MODE",
+        default_value = "graceful"
+    )]
+    pub shutdown_mode: ShutdownMode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ShutdownMode {
+    /// Announce, delay, stop intake, drain, cancel, flush, close.
+    Graceful,
+    /// Exit on the first SIGTERM or SIGINT, as a process without a handler
+    /// would: in-flight work is cut off.
+    Immediate,
 }
 
 impl ShutdownArgs {
@@ -51,10 +71,14 @@ impl ShutdownArgs {
     /// Builds the coordinator, or stops the process with exit 2: a budget
     /// that cannot fit is a configuration error like any other.
     pub fn build_or_exit(&self) -> Shutdown {
-        match Shutdown::builder(self.config()).build() {
+        let shutdown = match Shutdown::builder(self.config()).build() {
             Ok(shutdown) => shutdown,
             Err(error) => crate::exit::bad_config(error),
+        };
+        if self.shutdown_mode == ShutdownMode::Immediate {
+            tokio::spawn(crate::exit::on_first_signal_exit_at_once());
         }
+        shutdown
     }
 }
 
@@ -169,7 +193,11 @@ mod tests {
 
     #[test]
     fn a_missing_database_url_is_one_line_naming_it() {
-        let line = render(&["x"]);
+        use clap::CommandFactory;
+        // The test runner exports DATABASE_URL; forget it for this parse.
+        let command = Cli::command().mut_arg("database_url", |arg| arg.env(None::<&str>));
+        let error = command.try_get_matches_from(["x"]).unwrap_err();
+        let line = one_line(&error.render().to_string());
         assert!(line.contains("DATABASE_URL"), "{line}");
         assert!(!line.contains('\n'));
     }

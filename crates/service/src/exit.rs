@@ -19,3 +19,23 @@ pub fn finish(report: &Report) -> ExitCode {
     report.emit();
     ExitCode::from(u8::try_from(report.exit_code()).unwrap_or(1))
 }
+
+/// The `SHUTDOWN_MODE=immediate` negative control: dies on the first signal
+/// with the status a process without a handler would show (128 + signal).
+/// Tokio delivers each signal to every listener, so the coordinator's own
+/// handler does not get in the way.
+pub async fn on_first_signal_exit_at_once() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        return;
+    };
+    let code = tokio::select! {
+        _ = term.recv() => 143,
+        _ = int.recv() => 130,
+    };
+    eprintln!("SHUTDOWN_MODE=immediate: exiting at once with {code}");
+    std::process::exit(code);
+}

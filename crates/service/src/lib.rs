@@ -7,4 +7,4 @@ pub mod db;
 pub mod exit;
 pub mod ops;
 
-pub use args::{DatabaseArgs, LogArgs, ShutdownArgs, parse_args_or_exit};
+pub use args::{DatabaseArgs, LogArgs, ShutdownArgs, ShutdownMode, parse_args_or_exit};

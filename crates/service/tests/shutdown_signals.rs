@@ -356,3 +356,30 @@ async fn sighup_reloads_the_log_filter_and_a_bad_filter_keeps_the_old_one() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The drill's negative control must really cut work off: no delay, no
+/// drain, no report.
+#[tokio::test]
+async fn immediate_mode_exits_on_the_first_signal_without_a_report() {
+    let mut probe = start(
+        "drain:requests:5s",
+        &[
+            ("SHUTDOWN_MODE", "immediate"),
+            ("SHUTDOWN_DRAIN_DELAY", "5s"),
+        ],
+    )
+    .await;
+    let signalled = Instant::now();
+    probe.service.signal(Signal::SIGTERM);
+    let status = probe.service.wait_exit(Duration::from_secs(2)).await;
+    assert_eq!(status.code(), Some(143));
+    assert!(signalled.elapsed() < Duration::from_secs(1));
+    assert!(
+        !probe
+            .service
+            .events()
+            .iter()
+            .any(|e| e["message"] == "shutdown report"),
+        "immediate mode ran the graceful shutdown"
+    );
+}
