@@ -1,0 +1,11 @@
+//! The workspace's own commands, reached as `cargo xtask …` (see
+//! `.cargo/config.toml`). A library as well as a binary so that its tests
+//! can drive the PostgreSQL handling directly.
+
+pub mod children;
+pub mod ci;
+pub mod dev;
+pub mod pg;
+pub mod test;
+pub mod with_db;
+pub mod workspace;

@@ -1,0 +1,64 @@
+//! `cargo xtask dev | test | ci | with-db -- CMD…`
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use xtask::children::Signals;
+use xtask::pg::FindError;
+
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", about = "The workspace's own commands")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Run api and worker against a persistent PostgreSQL under target/dev-pg.
+    Dev,
+    /// Run every test against a throwaway PostgreSQL (or DATABASE_URL).
+    Test {
+        /// Passed on to `cargo nextest run` (or `cargo test`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// fmt --check, clippy -D warnings, then the tests: what CI runs.
+    Ci,
+    /// Run a command with DATABASE_URL set to a throwaway PostgreSQL.
+    WithDb {
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // Before anything starts: an early Ctrl-C must still stop what did.
+    let mut signals = match Signals::install() {
+        Ok(signals) => signals,
+        Err(error) => return fail(&error),
+    };
+    let outcome = match &cli.command {
+        Cmd::Dev => xtask::dev::run(&mut signals).await,
+        Cmd::Test { args } => xtask::test::run(args, &mut signals).await,
+        Cmd::Ci => xtask::ci::run(&mut signals).await,
+        Cmd::WithDb { command } => xtask::with_db::run(command, &mut signals).await,
+    };
+    match outcome {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => fail(&error),
+    }
+}
+
+/// No PostgreSQL to be had is the developer's setup, not a crash: exit 2,
+/// like any other configuration error in this workspace.
+fn fail(error: &anyhow::Error) -> ExitCode {
+    eprintln!("error: {error:#}");
+    if error.downcast_ref::<FindError>().is_some() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::FAILURE
+    }
+}
