@@ -12,7 +12,7 @@ use crate::config::{Budget, BudgetError, ShutdownConfig};
 use crate::hook::{Counts, HookContext, HookError};
 use crate::phase::Phase;
 use crate::readiness::Readiness;
-use crate::report::Report;
+use crate::report::{PhaseReport, Report};
 use crate::runner::{PhasePlan, run_delay, run_hooks, skipped};
 use crate::trigger::{ReloadHookDebug, Shared, listen_for_signals};
 
@@ -64,6 +64,7 @@ impl ShutdownBuilder {
             budget,
             shared,
             hooks: BTreeMap::new(),
+            observers: Vec::new(),
         })
     }
 }
@@ -83,7 +84,11 @@ pub struct Shutdown {
     budget: Budget,
     pub(crate) shared: Arc<Shared>,
     hooks: BTreeMap<Phase, Vec<(String, Counts, Hook)>>,
+    observers: Vec<PhaseObserver>,
 }
+
+/// Sees each phase's report as soon as the phase ends.
+pub type PhaseObserver = Box<dyn Fn(&PhaseReport) + Send + Sync>;
 
 impl std::fmt::Debug for Shutdown {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -153,6 +158,17 @@ impl Shutdown {
         self
     }
 
+    /// Calls `observer` with each phase's report as the phase ends, before
+    /// the next one starts. Telemetry uses it to record the phases that end
+    /// before the flush as metrics, so the final export carries them.
+    pub fn on_phase_end<F>(&mut self, observer: F) -> &mut Self
+    where
+        F: Fn(&PhaseReport) + Send + Sync + 'static,
+    {
+        self.observers.push(Box::new(observer));
+        self
+    }
+
     /// Registers a SIGHUP reload hook. A failed reload is logged and the old
     /// setting stays.
     pub fn on_reload<F>(&mut self, name: impl Into<String>, hook: F) -> &mut Self
@@ -193,7 +209,10 @@ impl Shutdown {
             started_at,
         };
         let hurry = self.shared.hurry.clone();
-        let mut phases = Vec::with_capacity(Phase::ALL.len());
+        let mut phases = Observed {
+            phases: Vec::with_capacity(Phase::ALL.len()),
+            observers: std::mem::take(&mut self.observers),
+        };
         phases.push(plan.instant(Phase::Announce));
         phases.push(run_delay(&plan, started_at + budget.drain_delay).await);
 
@@ -224,7 +243,7 @@ impl Shutdown {
             phases.push(run_hooks(&plan, phase, hooks, Instant::now() + window, None).await);
         }
 
-        let report = Report::new(trigger, phases, started_at.elapsed(), budget.total);
+        let report = Report::new(trigger, phases.phases, started_at.elapsed(), budget.total);
         if !report.deadline_met {
             tracing::warn!(
                 elapsed_ms = report.elapsed_ms,
@@ -266,5 +285,20 @@ impl ShutdownHandle {
     /// only its holder.
     pub fn phase_started(&self, phase: Phase) -> CancellationToken {
         self.shared.phase_started[phase as usize].child_token()
+    }
+}
+
+/// The report under construction, shown to each observer as it grows.
+struct Observed {
+    phases: Vec<PhaseReport>,
+    observers: Vec<PhaseObserver>,
+}
+
+impl Observed {
+    fn push(&mut self, phase: PhaseReport) {
+        for observer in &self.observers {
+            observer(&phase);
+        }
+        self.phases.push(phase);
     }
 }

@@ -85,7 +85,7 @@ mod runner;
 mod trigger;
 
 pub use config::{Budget, BudgetError, ShutdownConfig};
-pub use coordinator::{BuildError, Shutdown, ShutdownBuilder, ShutdownHandle};
+pub use coordinator::{BuildError, PhaseObserver, Shutdown, ShutdownBuilder, ShutdownHandle};
 pub use hook::{Counts, HookContext, HookError};
 pub use phase::Phase;
 pub use readiness::Readiness;

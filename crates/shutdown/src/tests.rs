@@ -215,3 +215,24 @@ impl Shutdown {
         self.shared.clone()
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn observers_see_each_phase_before_the_next_one_starts() {
+    use std::sync::{Arc, Mutex};
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let mut shutdown = build();
+    let seen_by_flush = seen.clone();
+    shutdown.on(Phase::Flush, "telemetry", move |_ctx| async move {
+        // What a telemetry flush would export: every phase before this one.
+        let before: Vec<Phase> = seen_by_flush.lock().unwrap().clone();
+        assert_eq!(before, Phase::ALL[..5]);
+        Ok(())
+    });
+    let recorder = seen.clone();
+    shutdown.on_phase_end(move |phase| recorder.lock().unwrap().push(phase.phase));
+    shutdown.handle().trigger("test");
+    let report = shutdown.run().await;
+
+    assert_eq!(*seen.lock().unwrap(), Phase::ALL);
+    assert_eq!(report.phase(Phase::Flush).unwrap().outcome, Outcome::Done);
+}

@@ -17,11 +17,19 @@ use testkit::{Service, TestDb, free_addr};
 
 #[tokio::main]
 async fn main() {
-    let mut args = std::env::args().skip(1).map(|a| a.parse::<usize>().expect("numbers only"));
+    let mut args = std::env::args()
+        .skip(1)
+        .map(|a| a.parse::<usize>().expect("numbers only"));
     let jobs = args.next().unwrap_or(100_000);
     let concurrency = args.next().unwrap_or(64);
     let runs = args.next().unwrap_or(3);
-    let worker_bin = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join("worker");
+    let worker_bin = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("worker");
 
     let mut rates = Vec::new();
     for run in 1..=runs {
@@ -31,7 +39,9 @@ async fn main() {
         while left > 0 {
             let take = left.min(batch.len());
             let mut conn = db.pool.acquire().await.unwrap();
-            queue::enqueue_many(&mut conn, &batch[..take]).await.unwrap();
+            queue::enqueue_many(&mut conn, &batch[..take])
+                .await
+                .unwrap();
             left -= take;
         }
 
@@ -46,10 +56,11 @@ async fn main() {
             ],
         );
         loop {
-            let done: i64 = sqlx::query_scalar("select count(*) from jobs where state = 'completed'")
-                .fetch_one(&db.pool)
-                .await
-                .unwrap();
+            let done: i64 =
+                sqlx::query_scalar("select count(*) from jobs where state = 'completed'")
+                    .fetch_one(&db.pool)
+                    .await
+                    .unwrap();
             if done as usize == jobs {
                 break;
             }
@@ -58,14 +69,21 @@ async fn main() {
         worker.signal(nix::sys::signal::Signal::SIGTERM);
         worker.wait_exit(Duration::from_secs(30)).await;
 
-        let seconds: f64 = sqlx::query_scalar("select extract(epoch from max(finished_at) - min(finished_at))::float8 from jobs")
-            .fetch_one(&db.pool)
-            .await
-            .unwrap();
+        let seconds: f64 = sqlx::query_scalar(
+            "select extract(epoch from max(finished_at) - min(finished_at))::float8 from jobs",
+        )
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
         let rate = jobs as f64 / seconds;
-        println!("run {run}: {jobs} jobs in {seconds:.2}s = {rate:.0} jobs/s (concurrency {concurrency})");
+        println!(
+            "run {run}: {jobs} jobs in {seconds:.2}s = {rate:.0} jobs/s (concurrency {concurrency})"
+        );
         rates.push(rate);
     }
     rates.sort_by(f64::total_cmp);
-    println!("median: {:.0} jobs/s over {runs} runs", rates[rates.len() / 2]);
+    println!(
+        "median: {:.0} jobs/s over {runs} runs",
+        rates[rates.len() / 2]
+    );
 }
