@@ -36,7 +36,7 @@ fn sleeper(
     }
 }
 
-fn hook<'r>(report: &'r Report, phase: Phase) -> &'r HookReport {
+fn hook(report: &Report, phase: Phase) -> &HookReport {
     &report.phase(phase).unwrap().hooks[0]
 }
 
