@@ -7,9 +7,9 @@
 use std::time::Duration;
 
 use clap::Parser;
-use shutdown::{Shutdown, ShutdownConfig};
+use shutdown::{Phase, Shutdown, ShutdownConfig};
 use sqlx::postgres::PgConnectOptions;
-use telemetry::LogFormat;
+use telemetry::{LogFormat, Telemetry};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ShutdownArgs {
@@ -96,15 +96,32 @@ pub struct LogArgs {
 }
 
 impl LogArgs {
-    /// Installs logging, and a SIGHUP hook that reloads the filter.
-    pub fn init_or_exit(&self, shutdown: &mut Shutdown) {
-        match telemetry::init_logs(self.log_format) {
-            Ok(reload) => {
-                shutdown.on_reload("log filter", move || Ok(reload.reload()?));
-            }
+    /// Installs logs, traces and metrics, and registers with the
+    /// coordinator what they need at shutdown: the flush as a flush-phase
+    /// hook, the phases as metrics, and a SIGHUP hook for the log filter.
+    pub fn init_or_exit(&self, shutdown: &mut Shutdown) -> Telemetry {
+        let telemetry = match telemetry::init(self.log_format, &service_name()) {
+            Ok(telemetry) => telemetry,
             Err(error) => crate::exit::bad_config(error),
-        }
+        };
+        let logs = telemetry.logs.clone();
+        shutdown.on_reload("log filter", move || Ok(logs.reload()?));
+        let otel = telemetry.otel.clone();
+        shutdown.on(Phase::Flush, "telemetry", move |_ctx| async move {
+            Ok(otel.flush().await?)
+        });
+        crate::shutdown_metrics::record(shutdown);
+        telemetry
     }
+}
+
+/// The binary's name (`api`, `worker`), unless `OTEL_SERVICE_NAME` says
+/// otherwise.
+fn service_name() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.file_stem()?.to_str()?.to_owned()))
+        .unwrap_or_else(|| "service".to_owned())
 }
 
 #[derive(Debug, Clone, clap::Args)]

@@ -16,6 +16,18 @@ pub enum Outcome {
     Skipped,
 }
 
+impl Outcome {
+    /// The name used in the report and in metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Done => "done",
+            Self::TimedOut => "timed_out",
+            Self::Failed => "failed",
+            Self::Skipped => "skipped",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Overall {

@@ -66,11 +66,16 @@ impl LogReload {
     }
 }
 
-/// Installs the global subscriber. Call once, first thing in `main`.
-pub fn init_logs(format: LogFormat) -> Result<LogReload, LogsError> {
+/// Installs the global subscriber, with spans also going to `tracer` when
+/// traces are exported.
+pub(crate) fn init_logs(
+    format: LogFormat,
+    tracer: Option<opentelemetry_sdk::trace::SdkTracer>,
+) -> Result<LogReload, LogsError> {
     let filter_file = std::env::var_os("LOG_FILTER_FILE").map(PathBuf::from);
     let (filter, handle) = reload::Layer::new(read_filter(filter_file.as_deref())?);
-    let registry = tracing_subscriber::registry().with(filter);
+    let traces = tracer.map(|tracer| tracing_opentelemetry::layer().with_tracer(tracer));
+    let registry = tracing_subscriber::registry().with(filter).with(traces);
     let installed = match format {
         LogFormat::Json => registry
             .with(

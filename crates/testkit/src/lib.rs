@@ -2,6 +2,7 @@
 //! real binaries and send them real signals; nothing is mocked.
 
 mod db;
+pub mod otlp;
 mod process;
 
 pub use db::TestDb;

@@ -15,6 +15,7 @@ mod completer;
 mod config;
 mod handlers;
 mod held;
+mod metrics;
 mod runner;
 mod tally;
 mod upkeep;
@@ -43,7 +44,7 @@ async fn main() -> ExitCode {
         service::exit::bad_config(error);
     }
     let mut shutdown = args.shutdown.build_or_exit();
-    args.log.init_or_exit(&mut shutdown);
+    let telemetry = args.log.init_or_exit(&mut shutdown);
     let handle = shutdown.handle();
 
     let pool = match service::db::connect(&args.database).await {
@@ -60,7 +61,7 @@ async fn main() -> ExitCode {
     let ops_state = OpsState {
         readiness: handle.readiness().clone(),
         pool: Some(pool.clone()),
-        metrics: Arc::new(String::new),
+        metrics: Arc::new(move || telemetry.otel.prometheus_text()),
     };
     let ops_addr = match ops::serve(args.ops_listen_addr, ops_state, &mut shutdown).await {
         Ok(addr) => addr,
@@ -89,6 +90,7 @@ async fn main() -> ExitCode {
         cancel_jobs: cancel_jobs.clone(),
         completer: Completer::spawn(pool.clone()),
         tally: tally.clone(),
+        metrics: metrics::JobMetrics::new(),
     };
     let intake_stopped = handle.phase_started(Phase::StopIntake);
     let claim_loop = tokio::spawn(runner.clone().claim_until(intake_stopped.clone()));
@@ -96,6 +98,11 @@ async fn main() -> ExitCode {
         leases.clone(),
         args.queue_heartbeat,
         intake_stopped,
+    ));
+    tokio::spawn(metrics::sample_queue(
+        pool.clone(),
+        args.queue_heartbeat,
+        handle.phase_started(Phase::Close),
     ));
     tokio::spawn(upkeep::heartbeat(
         leases,

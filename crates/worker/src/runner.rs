@@ -14,6 +14,7 @@ use tokio_util::task::TaskTracker;
 use crate::completer::Completer;
 use crate::handlers::{Done, Handlers, JobContext, JobError};
 use crate::held::Held;
+use crate::metrics::JobMetrics;
 use crate::tally::{Ending, Tally};
 
 #[derive(Debug, Clone)]
@@ -30,6 +31,7 @@ pub struct Runner {
     pub cancel_jobs: CancellationToken,
     pub completer: Completer,
     pub tally: Tally,
+    pub metrics: JobMetrics,
 }
 
 impl Runner {
@@ -96,16 +98,24 @@ impl Runner {
         let cancel = self.cancel_jobs.child_token();
         self.held.insert(job.id, job.lease, cancel.clone());
         let runner = self.clone();
-        self.jobs.spawn(async move {
-            let (id, lease) = (job.id, job.lease);
+        // The job's span continues the trace of the request that enqueued it.
+        let span =
+            tracing::info_span!("job", job_id = job.id, kind = %job.kind, attempt = job.attempt);
+        telemetry::continue_trace(&span, job.trace_context.as_deref());
+        let job_task = async move {
+            let (id, lease, kind) = (job.id, job.lease, job.kind.clone());
+            let claimed = std::time::Instant::now();
             let ending = runner.run(job, cancel).await;
             runner.held.remove(id);
             runner.tally.record(ending);
+            runner.metrics.record(&kind, ending, claimed.elapsed());
             if ending != Ending::Finished {
                 tracing::info!(job_id = id, lease, ?ending, "job did not finish");
             }
             drop(permit);
-        });
+        };
+        self.jobs
+            .spawn(tracing::Instrument::instrument(job_task, span));
     }
 
     /// Runs one attempt and records how it ended, fenced on its lease.

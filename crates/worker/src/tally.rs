@@ -17,6 +17,16 @@ pub enum Ending {
 }
 
 impl Ending {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ending::Finished => "finished",
+            Ending::Released => "released",
+            Ending::Failed => "failed",
+            Ending::Discarded => "discarded",
+            Ending::LeaseLost => "lease_lost",
+        }
+    }
+
     fn count_name(self) -> &'static str {
         match self {
             Ending::Finished => "jobs_finished",

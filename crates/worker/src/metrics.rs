@@ -1,0 +1,85 @@
+//! The worker's instruments: how jobs end and how long they take, and the
+//! queue as a whole (depth by state, age of the oldest runnable job),
+//! sampled on an interval because an observable gauge cannot query
+//! PostgreSQL from inside its callback.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use opentelemetry::KeyValue;
+use opentelemetry::metrics::{Counter, Histogram};
+use queue::QueueStats;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+use crate::tally::Ending;
+
+#[derive(Debug, Clone)]
+pub struct JobMetrics {
+    ended: Counter<u64>,
+    duration: Histogram<f64>,
+}
+
+impl JobMetrics {
+    pub fn new() -> Self {
+        let meter = telemetry::meter("worker");
+        Self {
+            ended: meter
+                .u64_counter("queue.jobs.ended")
+                .with_description("Job attempts by how they ended")
+                .build(),
+            duration: meter
+                .f64_histogram("queue.job.duration")
+                .with_unit("s")
+                .with_description("Time from claim to the end of an attempt")
+                .build(),
+        }
+    }
+
+    pub fn record(&self, kind: &str, ending: Ending, elapsed: Duration) {
+        let attributes = [
+            KeyValue::new("kind", kind.to_owned()),
+            KeyValue::new("ending", ending.as_str()),
+        ];
+        self.ended.add(1, &attributes);
+        self.duration.record(elapsed.as_secs_f64(), &attributes);
+    }
+}
+
+/// Samples the queue every `interval` until `stop`, for the gauges.
+pub async fn sample_queue(pool: PgPool, interval: Duration, stop: CancellationToken) {
+    let latest = Arc::new(Mutex::new(QueueStats::default()));
+    let meter = telemetry::meter("worker");
+    let depth = latest.clone();
+    let _depth = meter
+        .i64_observable_gauge("queue.jobs")
+        .with_description("Jobs in the queue by state")
+        .with_callback(move |gauge| {
+            let stats = depth.lock().unwrap_or_else(|p| p.into_inner());
+            for state in ["available", "running", "completed", "discarded"] {
+                let count = stats.depth.get(state).copied().unwrap_or(0);
+                gauge.observe(count, &[KeyValue::new("state", state)]);
+            }
+        })
+        .build();
+    let age = latest.clone();
+    let _age = meter
+        .f64_observable_gauge("queue.oldest_available.age")
+        .with_unit("s")
+        .with_description("How long the oldest runnable job has waited")
+        .with_callback(move |gauge| {
+            let stats = age.lock().unwrap_or_else(|p| p.into_inner());
+            gauge.observe(stats.oldest_available_age_secs, &[]);
+        })
+        .build();
+    loop {
+        match queue::stats(&pool).await {
+            Ok(stats) => *latest.lock().unwrap_or_else(|p| p.into_inner()) = stats,
+            Err(error) => tracing::debug!(%error, "queue sample failed"),
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(interval) => {}
+        }
+    }
+}
