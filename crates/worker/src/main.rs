@@ -97,6 +97,7 @@ async fn main() -> ExitCode {
     let rescuer = tokio::spawn(upkeep::rescue(
         leases.clone(),
         args.queue_heartbeat,
+        runner.metrics.clone(),
         intake_stopped,
     ));
     tokio::spawn(metrics::sample_queue(

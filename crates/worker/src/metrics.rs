@@ -1,4 +1,5 @@
-//! The worker's instruments: how jobs end and how long they take, and the
+//! The worker's instruments: jobs claimed, running, rescued, how they end
+//! and how long they take, and the
 //! queue as a whole (depth by state, age of the oldest runnable job),
 //! sampled on an interval because an observable gauge cannot query
 //! PostgreSQL from inside its callback.
@@ -7,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use opentelemetry::KeyValue;
-use opentelemetry::metrics::{Counter, Histogram};
+use opentelemetry::metrics::{Counter, Histogram, UpDownCounter};
 use queue::QueueStats;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
@@ -16,14 +17,29 @@ use crate::tally::Ending;
 
 #[derive(Debug, Clone)]
 pub struct JobMetrics {
+    claimed: Counter<u64>,
+    in_flight: UpDownCounter<i64>,
     ended: Counter<u64>,
     duration: Histogram<f64>,
+    rescued: Counter<u64>,
 }
 
 impl JobMetrics {
     pub fn new() -> Self {
         let meter = telemetry::meter("worker");
         Self {
+            claimed: meter
+                .u64_counter("queue.jobs.claimed")
+                .with_description("Jobs claimed by this worker")
+                .build(),
+            in_flight: meter
+                .i64_up_down_counter("queue.jobs.in_flight")
+                .with_description("Jobs running in this worker now")
+                .build(),
+            rescued: meter
+                .u64_counter("queue.jobs.rescued")
+                .with_description("Expired leases this worker's rescuer handled, by result")
+                .build(),
             ended: meter
                 .u64_counter("queue.jobs.ended")
                 .with_description("Job attempts by how they ended")
@@ -36,7 +52,22 @@ impl JobMetrics {
         }
     }
 
+    pub fn started(&self) {
+        self.claimed.add(1, &[]);
+        self.in_flight.add(1, &[]);
+    }
+
+    pub fn rescued(&self, rescued: queue::Rescued) {
+        self.rescued.add(
+            rescued.made_available,
+            &[KeyValue::new("result", "available")],
+        );
+        self.rescued
+            .add(rescued.discarded, &[KeyValue::new("result", "discarded")]);
+    }
+
     pub fn record(&self, kind: &str, ending: Ending, elapsed: Duration) {
+        self.in_flight.add(-1, &[]);
         let attributes = [
             KeyValue::new("kind", kind.to_owned()),
             KeyValue::new("ending", ending.as_str()),

@@ -102,6 +102,7 @@ impl Runner {
         let span =
             tracing::info_span!("job", job_id = job.id, kind = %job.kind, attempt = job.attempt);
         telemetry::continue_trace(&span, job.trace_context.as_deref());
+        self.metrics.started();
         let job_task = async move {
             let (id, lease, kind) = (job.id, job.lease, job.kind.clone());
             let claimed = std::time::Instant::now();

@@ -8,6 +8,7 @@ use tokio::time::{MissedTickBehavior, interval};
 use tokio_util::sync::CancellationToken;
 
 use crate::held::Held;
+use crate::metrics::JobMetrics;
 
 /// Renews every lease we hold in one statement per beat, and cancels the
 /// work of any lease found lost. Runs until `stop`: through the drain and the
@@ -34,7 +35,7 @@ pub async fn heartbeat(leases: Leases, held: Held, every: Duration, stop: Cancel
 
 /// Rescues expired leases every `every`. Any number of workers run this; the
 /// statement itself makes sure only one at a time does the work.
-pub async fn rescue(leases: Leases, every: Duration, stop: CancellationToken) {
+pub async fn rescue(leases: Leases, every: Duration, metrics: JobMetrics, stop: CancellationToken) {
     let mut tick = interval(every);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
@@ -44,6 +45,7 @@ pub async fn rescue(leases: Leases, every: Duration, stop: CancellationToken) {
         }
         match leases.rescue().await {
             Ok(rescued) if rescued.made_available + rescued.discarded > 0 => {
+                metrics.rescued(rescued);
                 tracing::info!(
                     made_available = rescued.made_available,
                     discarded = rescued.discarded,

@@ -99,7 +99,9 @@ async fn the_final_flush_exports_every_job_and_continues_the_enqueuers_trace() {
         "done"
     );
 
+    assert_eq!(receiver.counter_total("queue.jobs.claimed"), Some(25.0));
     assert_eq!(receiver.counter_total("queue.jobs.ended"), Some(25.0));
+    assert_eq!(receiver.counter_total("queue.jobs.in_flight"), Some(0.0));
     assert_eq!(receiver.histogram_count("queue.job.duration"), Some(25));
     let job_spans: Vec<_> = receiver
         .spans()
