@@ -3,7 +3,7 @@
 //! entry of `PROBE_HOOKS`, a comma-separated list of `phase:name:behaviour`,
 //! where behaviour is a duration to sleep (`250ms`), `panic` or `error`.
 //!
-//! Example: `PROBE_HOOKS=drain:requests:2s,flush:telemetry:100ms,close:pool:panic`
+//! Example: `PROBE_HOOKS=drain:requests:2s,flush:exporter:100ms,close:pool:panic`
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
