@@ -54,50 +54,54 @@ impl Receiver {
         }
     }
 
-    /// A monotonic sum's total over all its data points, as of the latest
-    /// export that carried it (exports are cumulative).
+    /// A sum's total over all its data points, as of the latest export
+    /// that carried it (exports are cumulative).
     pub fn counter_total(&self, name: &str) -> Option<f64> {
-        let received = self.received.lock().unwrap();
-        received.metrics.iter().rev().find_map(|export| {
-            let points: Vec<f64> = export
-                .resource_metrics
+        let points = self.latest(name, |data| match data {
+            Data::Sum(sum) => sum
+                .data_points
                 .iter()
-                .flat_map(|r| &r.scope_metrics)
-                .flat_map(|s| &s.metrics)
-                .filter(|m| m.name == name)
-                .filter_map(|m| match &m.data {
-                    Some(Data::Sum(sum)) => Some(&sum.data_points),
-                    _ => None,
-                })
-                .flatten()
                 .map(|point| match point.value {
                     Some(Value::AsInt(v)) => v as f64,
                     Some(Value::AsDouble(v)) => v,
                     None => 0.0,
                 })
-                .collect();
-            (!points.is_empty()).then(|| points.iter().sum())
-        })
+                .collect(),
+            _ => Vec::new(),
+        });
+        (!points.is_empty()).then(|| points.iter().sum())
     }
 
     /// A histogram's total count of recordings, as of the latest export.
     pub fn histogram_count(&self, name: &str) -> Option<u64> {
+        let counts = self.latest(name, |data| match data {
+            Data::Histogram(histogram) => histogram.data_points.iter().map(|p| p.count).collect(),
+            _ => Vec::new(),
+        });
+        (!counts.is_empty()).then(|| counts.iter().sum())
+    }
+
+    /// `points` of every metric called `name` in the latest export that
+    /// has any.
+    fn latest<T>(&self, name: &str, points: impl Fn(&Data) -> Vec<T>) -> Vec<T> {
         let received = self.received.lock().unwrap();
-        received.metrics.iter().rev().find_map(|export| {
-            let counts: Vec<u64> = export
-                .resource_metrics
-                .iter()
-                .flat_map(|r| &r.scope_metrics)
-                .flat_map(|s| &s.metrics)
-                .filter(|m| m.name == name)
-                .filter_map(|m| match &m.data {
-                    Some(Data::Histogram(h)) => Some(h.data_points.iter().map(|p| p.count)),
-                    _ => None,
-                })
-                .flatten()
-                .collect();
-            (!counts.is_empty()).then(|| counts.iter().sum())
-        })
+        received
+            .metrics
+            .iter()
+            .rev()
+            .map(|export| {
+                export
+                    .resource_metrics
+                    .iter()
+                    .flat_map(|r| &r.scope_metrics)
+                    .flat_map(|s| &s.metrics)
+                    .filter(|m| m.name == name)
+                    .filter_map(|m| m.data.as_ref())
+                    .flat_map(&points)
+                    .collect::<Vec<T>>()
+            })
+            .find(|found| !found.is_empty())
+            .unwrap_or_default()
     }
 
     pub fn metric_exports(&self) -> usize {
