@@ -1,0 +1,173 @@
+//! `api`: the orders API.
+//!
+//! Start-up, then the shutdown order:
+//! 1. readiness 503; from now on HTTP/1.1 responses carry `Connection:
+//!    close`, and HTTP/2 gets GOAWAY (announce);
+//! 2. keep serving while endpoint removal propagates (delay);
+//! 3. close the listener and the keep-alive connections still idle; event
+//!    streams end with a `retry:` hint; stop listening for order events
+//!    (stop intake);
+//! 4. in-flight requests finish, until the drain budget ends (drain);
+//! 5. close what is left by force, and count it (cancel);
+//! 6. close the pool, bounded, once nothing uses it (close). The ops server
+//!    answers probes and scrapes until then.
+
+mod config;
+mod db;
+mod error;
+mod extract;
+mod http;
+mod metrics;
+mod model;
+mod routes;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use service::ops::{self, OpsState};
+use shutdown::Phase;
+use tokio::net::TcpListener;
+
+use crate::config::{Args, Command};
+use crate::db::OrderEvents;
+use crate::http::{Limits, RequestTracker, Server};
+use crate::metrics::Metrics;
+use crate::routes::{AppState, Shared};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    // --- Start-up: configuration first, so bad config serves nothing. ---
+    let args: Args = service::parse_args_or_exit();
+    let mut shutdown = args.shutdown.build_or_exit();
+    args.log.init_or_exit(&mut shutdown);
+    let handle = shutdown.handle();
+
+    let pool = match service::db::connect(&args.database).await {
+        Ok(pool) => pool,
+        Err(error) => {
+            tracing::error!(%error, "cannot connect to DATABASE_URL");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(Command::Migrate) = args.command {
+        return migrate(&pool).await;
+    }
+
+    let listener = match TcpListener::bind(args.listen_addr).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            service::exit::bad_config(format!("LISTEN_ADDR {}: {error}", args.listen_addr))
+        }
+    };
+    let metrics = Metrics::default();
+    let requests = RequestTracker::new(handle.clone(), metrics.clone());
+    let ops_state = OpsState {
+        readiness: handle.readiness().clone(),
+        pool: Some(pool.clone()),
+        metrics: {
+            let requests = requests.clone();
+            Arc::new(move || metrics.render(requests.in_flight()))
+        },
+    };
+    let ops_addr = match ops::serve(args.ops_listen_addr, ops_state, &mut shutdown).await {
+        Ok(addr) => addr,
+        Err(error) => {
+            service::exit::bad_config(format!("OPS_LISTEN_ADDR {}: {error}", args.ops_listen_addr))
+        }
+    };
+
+    let drain = handle.phase_started(Phase::StopIntake);
+    let (events, events_listener) = match OrderEvents::listen(&pool, drain.clone()).await {
+        Ok(listening) => listening,
+        Err(error) => {
+            tracing::error!(%error, "cannot LISTEN for order events");
+            return ExitCode::FAILURE;
+        }
+    };
+    let state = AppState::new(Shared {
+        pool: pool.clone(),
+        events,
+        drain,
+        openapi: routes::openapi::document().into(),
+    });
+    let limits = Limits {
+        request_timeout: args.api_request_timeout,
+        body_limit: args.body_limit(),
+        concurrency: args.concurrency_limit(),
+    };
+    let app = http::layers::apply(
+        routes::router(state, args.api_test_routes),
+        limits,
+        requests.clone(),
+    );
+    let listen_addr = listener.local_addr().unwrap_or(args.listen_addr);
+    let server = Server::spawn(listener, app, &handle, requests);
+    handle.readiness().mark_started();
+    tracing::info!(%listen_addr, %ops_addr, "api ready");
+
+    // --- Shutdown, in phase order. Announce and delay are the server's own
+    // reaction to the phase tokens (see `http::server`). ---
+    let Server {
+        accept_loop,
+        connections,
+        force,
+        requests,
+    } = server;
+    shutdown.on(Phase::StopIntake, "http listener", move |_ctx| async move {
+        accept_loop.await?;
+        Ok(())
+    });
+    shutdown.on(
+        Phase::StopIntake,
+        "order events listener",
+        move |_ctx| async move {
+            events_listener.await?;
+            Ok(())
+        },
+    );
+    let drained = connections.clone();
+    shutdown.on_counted(
+        Phase::Drain,
+        "http requests",
+        requests.drain_counts.clone(),
+        move |_ctx| async move {
+            drained.close();
+            drained.wait().await;
+            Ok(())
+        },
+    );
+    shutdown.on_counted(
+        Phase::Cancel,
+        "http requests",
+        requests.cancel_counts.clone(),
+        move |ctx| async move {
+            ctx.counts().add("requests_forced", 0);
+            ctx.counts().add("connections_forced", 0);
+            requests.begin_forcing();
+            force.cancel();
+            connections.close();
+            connections.wait().await;
+            Ok(())
+        },
+    );
+    shutdown.on(Phase::Close, "database pool", move |_ctx| {
+        service::db::close(pool)
+    });
+
+    let report = shutdown.run().await;
+    service::exit::finish(&report)
+}
+
+/// `api migrate`: what a Kubernetes Job runs before the new version serves.
+async fn migrate(pool: &sqlx::PgPool) -> ExitCode {
+    match sqlx::migrate!("../../migrations").run(pool).await {
+        Ok(()) => {
+            tracing::info!("migrations applied");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            tracing::error!(%error, "migration failed");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! The example domain: an order of items for a customer, fulfilled later by
+//! the worker's `fulfil_order` job.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+
+const MAX_ITEMS: usize = 100;
+const MAX_QTY: u32 = 1000;
+const MAX_TEXT: usize = 64;
+
+/// The body of `POST /v1/orders`. Unknown fields are refused, so a typo in
+/// a field name is an error rather than a silently dropped value.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOrder {
+    /// 1 to 64 characters.
+    #[schema(example = "c-42")]
+    pub customer_id: String,
+    /// 1 to 100 items.
+    pub items: Vec<Item>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Item {
+    /// 1 to 64 characters.
+    #[schema(example = "sku-1")]
+    pub sku: String,
+    /// 1 to 1000.
+    #[schema(example = 2, minimum = 1, maximum = 1000)]
+    pub qty: u32,
+}
+
+impl CreateOrder {
+    /// The checks serde cannot express, each naming its field.
+    pub fn validate(&self) -> Result<(), ApiError> {
+        check_text("customer_id", &self.customer_id)?;
+        if self.items.is_empty() || self.items.len() > MAX_ITEMS {
+            return Err(ApiError::invalid(
+                "items",
+                format!("must hold 1 to {MAX_ITEMS} items"),
+            ));
+        }
+        for (index, item) in self.items.iter().enumerate() {
+            check_text(&format!("items[{index}].sku"), &item.sku)?;
+            if !(1..=MAX_QTY).contains(&item.qty) {
+                return Err(ApiError::invalid(
+                    format!("items[{index}].qty"),
+                    format!("must be 1 to {MAX_QTY}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// What an Idempotency-Key is bound to: the SHA-256 of the request as
+    /// parsed. Serializing the parsed struct makes it independent of key
+    /// order and whitespace, and stable across replicas and releases.
+    pub fn request_hash(&self) -> String {
+        let canonical = serde_json::to_vec(self).unwrap_or_default();
+        let digest = Sha256::digest(&canonical);
+        digest.iter().map(|byte| format!("{byte:02x}")).collect()
+    }
+}
+
+fn check_text(field: &str, value: &str) -> Result<(), ApiError> {
+    if value.trim().is_empty() || value.chars().count() > MAX_TEXT {
+        return Err(ApiError::invalid(
+            field,
+            format!("must be 1 to {MAX_TEXT} characters, not blank"),
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OrderStatus {
+    Pending,
+    Fulfilled,
+}
+
+impl OrderStatus {
+    pub fn from_db(status: &str) -> Self {
+        match status {
+            "fulfilled" => Self::Fulfilled,
+            _ => Self::Pending,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Order {
+    pub id: Uuid,
+    pub customer_id: String,
+    pub items: Vec<Item>,
+    pub status: OrderStatus,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// Set once the worker has fulfilled the order.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub fulfilled_at: Option<OffsetDateTime>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn order(json: &str) -> CreateOrder {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn the_hash_ignores_key_order_and_whitespace() {
+        let a = order(r#"{"customer_id":"c","items":[{"sku":"s","qty":1}]}"#);
+        let b = order(r#"{ "items": [ {"qty": 1, "sku": "s"} ], "customer_id": "c" }"#);
+        let c = order(r#"{"customer_id":"c","items":[{"sku":"s","qty":2}]}"#);
+        assert_eq!(a.request_hash(), b.request_hash());
+        assert_ne!(a.request_hash(), c.request_hash());
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let error =
+            order(r#"{"customer_id":"c","items":[{"sku":"s","qty":1},{"sku":" ","qty":1}]}"#)
+                .validate()
+                .unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("items[1].sku"));
+        let error = order(r#"{"customer_id":"c","items":[]}"#)
+            .validate()
+            .unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("items"));
+    }
+}

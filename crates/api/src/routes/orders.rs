@@ -1,0 +1,116 @@
+//! `POST /v1/orders` and `GET /v1/orders/{id}`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::AppState;
+use crate::db::orders::{self, Created};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{ApiJson, OrderId};
+use crate::model::{CreateOrder, Order};
+
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
+const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+const MAX_KEY_LEN: usize = 255;
+
+/// Creates an order and its fulfilment job in one transaction.
+#[utoipa::path(
+    post,
+    path = "/v1/orders",
+    tag = "orders",
+    params(
+        ("Idempotency-Key" = Option<String>, Header,
+         description = "1 to 255 visible ASCII characters. Repeating a request with the same key \
+                        returns the same order and creates nothing; reusing the key for a \
+                        different request is refused with 422."),
+    ),
+    request_body = CreateOrder,
+    responses(
+        (status = 201, description = "Created, with its job enqueued", body = Order,
+         headers(("Location" = String, description = "The order's URL"))),
+        (status = 200, description = "A repeat of an earlier request with the same Idempotency-Key", body = Order,
+         headers(("Idempotent-Replayed" = String, description = "`true`"))),
+        (status = 400, description = "Not JSON, or a malformed Idempotency-Key", body = ErrorBody),
+        (status = 413, description = "Body above API_BODY_LIMIT", body = ErrorBody),
+        (status = 415, description = "Content-Type is not JSON", body = ErrorBody),
+        (status = 422, description = "Invalid order, or Idempotency-Key reused for another request", body = ErrorBody),
+        (status = 503, description = "Overloaded or database unavailable; see Retry-After", body = ErrorBody),
+    )
+)]
+pub async fn create_order(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(order): ApiJson<CreateOrder>,
+) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
+    order.validate()?;
+    match orders::create(&state.pool, &order, key).await? {
+        Created::New(order) => {
+            let location = HeaderValue::try_from(format!("/v1/orders/{}", order.id))
+                .map_err(|_| ApiError::from_status(StatusCode::INTERNAL_SERVER_ERROR))?;
+            Ok((
+                StatusCode::CREATED,
+                [(header::LOCATION, location)],
+                Json(order),
+            )
+                .into_response())
+        }
+        Created::Replayed(order) => Ok((
+            StatusCode::OK,
+            [(REPLAYED, HeaderValue::from_static("true"))],
+            Json(order),
+        )
+            .into_response()),
+        Created::KeyReused => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_key_reused",
+            "this Idempotency-Key was already used for a different request",
+        )
+        .field("Idempotency-Key")),
+    }
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    match value.to_str() {
+        Ok(key)
+            if !key.is_empty()
+                && key.len() <= MAX_KEY_LEN
+                && key.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
+            Ok(Some(key))
+        }
+        _ => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+            format!("Idempotency-Key must be 1 to {MAX_KEY_LEN} visible ASCII characters"),
+        )
+        .field("Idempotency-Key")),
+    }
+}
+
+/// An order, with its status and when it was fulfilled.
+#[utoipa::path(
+    get,
+    path = "/v1/orders/{id}",
+    tag = "orders",
+    params(("id" = uuid::Uuid, Path, description = "The order's id")),
+    responses(
+        (status = 200, body = Order),
+        (status = 400, description = "The id is not a UUID", body = ErrorBody),
+        (status = 404, description = "No such order", body = ErrorBody),
+    )
+)]
+pub async fn get_order(
+    State(state): State<AppState>,
+    OrderId(id): OrderId,
+) -> Result<Json<Order>, ApiError> {
+    orders::find(&state.pool, id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("no order {id}")))
+}

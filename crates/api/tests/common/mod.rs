@@ -1,0 +1,99 @@
+//! Starting the real `api` binary on a fresh database, and reading what it
+//! reports.
+
+#![allow(dead_code)] // each test file uses its own part of this
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde_json::Value;
+use testkit::{Service, TestDb, free_addr};
+
+pub const API: &str = env!("CARGO_BIN_EXE_api");
+
+#[derive(Debug)]
+pub struct Api {
+    pub service: Service,
+    pub addr: SocketAddr,
+    /// `http://<addr>`
+    pub base: String,
+    pub ops: String,
+    pub db: TestDb,
+}
+
+/// Starts `api` with the test routes on, short shutdown budgets, and `env`
+/// on top, and waits for `api ready`.
+pub async fn start(env: &[(&str, &str)]) -> Api {
+    let db = TestDb::new().await;
+    start_on(db, env).await
+}
+
+pub async fn start_on(db: TestDb, env: &[(&str, &str)]) -> Api {
+    let addr = free_addr();
+    let ops_addr = free_addr();
+    let mut vars = vec![
+        ("DATABASE_URL", db.url.clone()),
+        ("LISTEN_ADDR", addr.to_string()),
+        ("OPS_LISTEN_ADDR", ops_addr.to_string()),
+        ("API_TEST_ROUTES", "1".to_owned()),
+        ("SHUTDOWN_GRACE_PERIOD", "10s".to_owned()),
+        ("SHUTDOWN_DRAIN_DELAY", "0s".to_owned()),
+        ("SHUTDOWN_FLUSH_TIMEOUT", "500ms".to_owned()),
+        ("SHUTDOWN_CLOSE_TIMEOUT", "500ms".to_owned()),
+        ("SHUTDOWN_MARGIN", "500ms".to_owned()),
+    ];
+    for (key, value) in env {
+        vars.retain(|(k, _)| k != key);
+        vars.push((key, (*value).to_owned()));
+    }
+    let service = Service::spawn(API, &vars);
+    let ready = service
+        .wait_for_message("api ready", Duration::from_secs(10))
+        .await;
+    assert_eq!(ready["listen_addr"], addr.to_string());
+    Api {
+        service,
+        addr,
+        base: format!("http://{addr}"),
+        ops: format!("http://{ops_addr}"),
+        db,
+    }
+}
+
+/// The counts of the hook `name` in `phase` of a `shutdown report`.
+pub fn hook_counts<'r>(report: &'r Value, phase: &str, name: &str) -> &'r Value {
+    let phase = report["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["phase"] == phase)
+        .unwrap_or_else(|| panic!("no {phase} phase in {report}"));
+    &phase["hooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} hook in {phase}"))["counts"]
+}
+
+/// Asserts the one error shape and returns its `error` object.
+pub async fn error_of(response: reqwest::Response, status: u16, code: &str) -> Value {
+    assert_eq!(response.status().as_u16(), status, "{response:?}");
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        content_type.starts_with("application/json"),
+        "{content_type}"
+    );
+    let body: Value = response.json().await.unwrap();
+    let error = body["error"].clone();
+    assert_eq!(error["code"], code, "{body}");
+    assert!(
+        error["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    assert_eq!(body.as_object().unwrap().len(), 1, "only `error`: {body}");
+    error
+}

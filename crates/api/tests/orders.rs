@@ -1,0 +1,199 @@
+//! Orders through the real `api` process and a real PostgreSQL: the order
+//! and its job commit together, idempotency holds under concurrency, and the
+//! event stream follows the order to its final status.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+use common::{error_of, start};
+
+fn order_body() -> Value {
+    json!({"customer_id": "c-1", "items": [{"sku": "sku-1", "qty": 2}]})
+}
+
+async fn count(pool: &PgPool, sql: &'static str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_post_creates_the_order_and_its_job_together() {
+    let api = start(&[]).await;
+    let client = reqwest::Client::new();
+    let response = client
+        .post(format!("{}/v1/orders", api.base))
+        .json(&order_body())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let order: Value = response.json().await.unwrap();
+    assert_eq!(order["status"], "pending");
+    assert_eq!(order["items"], order_body()["items"]);
+    assert_eq!(
+        location,
+        format!("/v1/orders/{}", order["id"].as_str().unwrap())
+    );
+
+    let payload: Value = sqlx::query_scalar(
+        "select payload from jobs where kind = 'fulfil_order' and state = 'available'",
+    )
+    .fetch_one(&api.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(payload, json!({"order_id": order["id"]}));
+
+    let fetched: Value = client
+        .get(format!("{}{location}", api.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(fetched, order);
+    assert!(fetched["fulfilled_at"].is_null());
+}
+
+#[tokio::test]
+async fn when_the_job_insert_fails_no_order_remains() {
+    let api = start(&[]).await;
+    sqlx::raw_sql(
+        "create function refuse_jobs() returns trigger language plpgsql as $$
+         begin raise exception 'jobs are refused in this test'; end $$;
+         create trigger refuse_jobs before insert on jobs
+         for each row execute function refuse_jobs();",
+    )
+    .execute(&api.db.pool)
+    .await
+    .unwrap();
+    let client = reqwest::Client::new();
+    let post = || {
+        client
+            .post(format!("{}/v1/orders", api.base))
+            .header("Idempotency-Key", "failing-once")
+            .json(&order_body())
+            .send()
+    };
+    error_of(post().await.unwrap(), 500, "internal").await;
+    assert_eq!(count(&api.db.pool, "select count(*) from orders").await, 0);
+
+    // The key was not taken by the rolled-back order: a retry creates it.
+    sqlx::raw_sql("drop trigger refuse_jobs on jobs")
+        .execute(&api.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(post().await.unwrap().status(), 201);
+    assert_eq!(count(&api.db.pool, "select count(*) from orders").await, 1);
+    assert_eq!(count(&api.db.pool, "select count(*) from jobs").await, 1);
+}
+
+#[tokio::test]
+async fn twenty_concurrent_posts_with_one_key_create_one_order() {
+    let api = start(&[]).await;
+    let client = reqwest::Client::new();
+    let posts = (0..20).map(|_| {
+        client
+            .post(format!("{}/v1/orders", api.base))
+            .header("Idempotency-Key", "one-key")
+            .json(&order_body())
+            .send()
+    });
+    let responses = futures::future::join_all(posts).await;
+    let mut created = 0;
+    let mut ids = Vec::new();
+    for response in responses {
+        let response = response.unwrap();
+        match response.status().as_u16() {
+            201 => created += 1,
+            200 => assert_eq!(response.headers()["idempotent-replayed"], "true"),
+            other => panic!("unexpected {other}"),
+        }
+        let order: Value = response.json().await.unwrap();
+        ids.push(order["id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(created, 1);
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "every response carries the same id");
+    assert_eq!(count(&api.db.pool, "select count(*) from orders").await, 1);
+    assert_eq!(count(&api.db.pool, "select count(*) from jobs").await, 1);
+}
+
+#[tokio::test]
+async fn a_reused_key_with_another_body_is_refused() {
+    let api = start(&[]).await;
+    let client = reqwest::Client::new();
+    let post = |body: Value| {
+        client
+            .post(format!("{}/v1/orders", api.base))
+            .header("Idempotency-Key", "k")
+            .json(&body)
+            .send()
+    };
+    assert_eq!(post(order_body()).await.unwrap().status(), 201);
+    // The same request, keys in another order: the same order.
+    let same = json!({"items": [{"qty": 2, "sku": "sku-1"}], "customer_id": "c-1"});
+    assert_eq!(post(same).await.unwrap().status(), 200);
+    let other = json!({"customer_id": "c-1", "items": [{"sku": "sku-1", "qty": 3}]});
+    let error = error_of(post(other).await.unwrap(), 422, "idempotency_key_reused").await;
+    assert_eq!(error["field"], "Idempotency-Key");
+    assert_eq!(count(&api.db.pool, "select count(*) from orders").await, 1);
+}
+
+#[tokio::test]
+async fn the_event_stream_follows_the_order_to_fulfilled_and_ends() {
+    let api = start(&[]).await;
+    let client = reqwest::Client::new();
+    let order: Value = client
+        .post(format!("{}/v1/orders", api.base))
+        .json(&order_body())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = order["id"].as_str().unwrap().to_owned();
+    let response = client
+        .get(format!("{}/v1/orders/{id}/events", api.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let mut body = response.bytes_stream();
+    let mut text = String::new();
+    while !text.contains("\n\n") {
+        text.push_str(std::str::from_utf8(&body.next().await.unwrap().unwrap()).unwrap());
+    }
+    assert!(text.starts_with("event: status\ndata: "), "{text}");
+    assert!(text.contains(r#""status":"pending""#), "{text}");
+
+    // What the worker's handler does when it fulfils an order.
+    let fulfilled_at = Instant::now();
+    sqlx::query(
+        "with done as (update orders set status = 'fulfilled', fulfilled_at = now() where id = $1::uuid)
+         select pg_notify('order_status', $1)",
+    )
+    .bind(&id)
+    .execute(&api.db.pool)
+    .await
+    .unwrap();
+    while let Some(chunk) = tokio::time::timeout(Duration::from_secs(5), body.next())
+        .await
+        .expect("the stream ends after the final event")
+    {
+        text.push_str(std::str::from_utf8(&chunk.unwrap()).unwrap());
+    }
+    assert!(text.contains(r#""status":"fulfilled""#), "{text}");
+    // Sooner than the 2 s poll: the notification carried it.
+    assert!(
+        fulfilled_at.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        fulfilled_at.elapsed()
+    );
+}
