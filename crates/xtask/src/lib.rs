@@ -5,6 +5,7 @@
 pub mod children;
 pub mod ci;
 pub mod dev;
+pub mod drill;
 pub mod pg;
 pub mod test;
 pub mod with_db;

@@ -1,4 +1,4 @@
-//! `cargo xtask dev | test | ci | with-db -- CMD…`
+//! `cargo xtask dev | test | ci | drill | with-db -- CMD…`
 
 use std::process::ExitCode;
 
@@ -25,6 +25,12 @@ enum Cmd {
     },
     /// fmt --check, clippy -D warnings, then the tests: what CI runs.
     Ci,
+    /// The rolling-restart drill, locally, against a throwaway PostgreSQL.
+    Drill {
+        /// Passed on to `drill local`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Run a command with DATABASE_URL set to a throwaway PostgreSQL.
     WithDb {
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
@@ -44,6 +50,7 @@ async fn main() -> ExitCode {
         Cmd::Dev => xtask::dev::run(&mut signals).await,
         Cmd::Test { args } => xtask::test::run(args, &mut signals).await,
         Cmd::Ci => xtask::ci::run(&mut signals).await,
+        Cmd::Drill { args } => xtask::drill::run(args, &mut signals).await,
         Cmd::WithDb { command } => xtask::with_db::run(command, &mut signals).await,
     };
     match outcome {

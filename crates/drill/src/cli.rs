@@ -1,0 +1,344 @@
+//! The command line. Every setting also has an environment variable, so
+//! CI and `cargo xtask drill` can tune a run without editing a command.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "drill",
+    about = "Rolls pods under open-loop load and proves that nothing was lost: exit 0 on a pass, 1 on a fail, 2 on bad settings, 3 when the run itself could not be done."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the real api and worker binaries as pods, behind a kube-proxy
+    /// look-alike, and roll them under load (DATABASE_URL: a PostgreSQL
+    /// server the pods use; `api migrate` is run first).
+    Local(LocalArgs),
+    /// Drive the load at a real deployment while you roll it yourself
+    /// (`kubectl rollout restart`), then judge from its database.
+    Load(ExternalArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct LoadArgs {
+    /// Open-loop requests per second (creates and reads).
+    #[arg(
+        long,
+        env = "DRILL_RATE",
+        value_name = "DRILL_RATE",
+        default_value_t = 300.0
+    )]
+    pub rate: f64,
+
+    /// How long the load runs.
+    #[arg(long, env = "DRILL_DURATION", value_name = "DRILL_DURATION", default_value = "40s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+
+    /// Share of requests that read an acknowledged order; the rest create.
+    #[arg(
+        long,
+        env = "DRILL_READ_SHARE",
+        value_name = "DRILL_READ_SHARE",
+        default_value_t = 0.5
+    )]
+    pub read_share: f64,
+
+    /// SSE subscribers following orders until fulfilled.
+    #[arg(
+        long,
+        env = "DRILL_WATCHERS",
+        value_name = "DRILL_WATCHERS",
+        default_value_t = 4
+    )]
+    pub watchers: usize,
+
+    /// Longest one request may take.
+    #[arg(long, env = "DRILL_REQUEST_TIMEOUT", value_name = "DRILL_REQUEST_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub request_timeout: Duration,
+
+    /// Idle keep-alive connections the client pool keeps.
+    #[arg(
+        long,
+        env = "DRILL_CONNECTIONS",
+        value_name = "DRILL_CONNECTIONS",
+        default_value_t = 64
+    )]
+    pub connections: usize,
+
+    /// How long the queue gets, after the load, to fulfil every order.
+    #[arg(long, env = "DRILL_QUEUE_DRAIN_TIMEOUT", value_name = "DRILL_QUEUE_DRAIN_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub queue_drain_timeout: Duration,
+
+    /// Where report.json, timeline.svg and the pods' logs go.
+    #[arg(
+        long,
+        env = "DRILL_OUT",
+        value_name = "DRILL_OUT",
+        default_value = "target/drill"
+    )]
+    pub out: PathBuf,
+
+    /// PostgreSQL URL the verdict reads orders and jobs from (and, in local
+    /// mode, the pods use).
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        value_name = "DATABASE_URL",
+        hide_env_values = true
+    )]
+    pub database_url: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ShutdownMode {
+    Graceful,
+    /// The negative control: pods exit on SIGTERM at once. The drill must
+    /// fail with it.
+    Immediate,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct LocalArgs {
+    #[command(flatten)]
+    pub load: LoadArgs,
+
+    /// The api binary. Default: `api` beside this binary, else
+    /// `$CARGO_TARGET_DIR/debug/api` (`target/debug/api`).
+    #[arg(long, env = "DRILL_API_BIN", value_name = "DRILL_API_BIN")]
+    pub api_bin: Option<PathBuf>,
+
+    /// The worker binary, found the same way as the api's.
+    #[arg(long, env = "DRILL_WORKER_BIN", value_name = "DRILL_WORKER_BIN")]
+    pub worker_bin: Option<PathBuf>,
+
+    #[arg(long, env = "DRILL_API_REPLICAS", value_name = "DRILL_API_REPLICAS", default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=50))]
+    pub api_replicas: u16,
+
+    #[arg(long, env = "DRILL_WORKER_REPLICAS", value_name = "DRILL_WORKER_REPLICAS", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=50))]
+    pub worker_replicas: u16,
+
+    /// How many times each deployment is rolled, evenly spread over the load.
+    #[arg(
+        long,
+        env = "DRILL_ROLLOUTS",
+        value_name = "DRILL_ROLLOUTS",
+        default_value_t = 2
+    )]
+    pub rollouts: u32,
+
+    #[arg(
+        long,
+        env = "DRILL_MAX_SURGE",
+        value_name = "DRILL_MAX_SURGE",
+        default_value_t = 1
+    )]
+    pub max_surge: usize,
+
+    #[arg(
+        long,
+        env = "DRILL_MAX_UNAVAILABLE",
+        value_name = "DRILL_MAX_UNAVAILABLE",
+        default_value_t = 0
+    )]
+    pub max_unavailable: usize,
+
+    /// minReadySeconds: how long a ready pod waits to become an endpoint.
+    #[arg(long, env = "DRILL_MIN_READY", value_name = "DRILL_MIN_READY", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub min_ready: Duration,
+
+    /// How long a terminating pod's endpoint still gets new connections
+    /// (EndpointSlice and kube-proxy lag).
+    #[arg(long, env = "DRILL_PROPAGATION_DELAY", value_name = "DRILL_PROPAGATION_DELAY", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub propagation_delay: Duration,
+
+    /// preStop sleep before SIGTERM. When set, pods get SHUTDOWN_DRAIN_DELAY=0.
+    #[arg(long, env = "DRILL_PRE_STOP", value_name = "DRILL_PRE_STOP", default_value = "0s", value_parser = humantime::parse_duration)]
+    pub pre_stop: Duration,
+
+    /// terminationGracePeriodSeconds: SIGKILL this long after the pod is
+    /// marked terminating.
+    #[arg(long, env = "DRILL_TERMINATION_GRACE_PERIOD", value_name = "DRILL_TERMINATION_GRACE_PERIOD", default_value = "20s", value_parser = humantime::parse_duration)]
+    pub termination_grace_period: Duration,
+
+    /// The pods' SHUTDOWN_DRAIN_DELAY (when there is no preStop sleep).
+    /// Must exceed the propagation delay, or the drill rightly fails.
+    #[arg(long, env = "DRILL_DRAIN_DELAY", value_name = "DRILL_DRAIN_DELAY", default_value = "3s", value_parser = humantime::parse_duration)]
+    pub drain_delay: Duration,
+
+    /// The pods' SHUTDOWN_MODE.
+    #[arg(
+        long,
+        env = "DRILL_SHUTDOWN_MODE",
+        value_name = "DRILL_SHUTDOWN_MODE",
+        default_value = "graceful"
+    )]
+    pub shutdown_mode: ShutdownMode,
+
+    /// The workers' WORK_TIME per order.
+    #[arg(long, env = "DRILL_WORK_TIME", value_name = "DRILL_WORK_TIME", default_value = "50ms", value_parser = humantime::parse_duration)]
+    pub work_time: Duration,
+
+    /// The workers' QUEUE_LEASE (heartbeat a third of it): how soon the
+    /// jobs of a killed worker run again.
+    #[arg(long, env = "DRILL_QUEUE_LEASE", value_name = "DRILL_QUEUE_LEASE", default_value = "6s", value_parser = humantime::parse_duration)]
+    pub queue_lease: Duration,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ExternalArgs {
+    #[command(flatten)]
+    pub load: LoadArgs,
+
+    /// Base URL of the deployment's api Service or ingress.
+    #[arg(long, env = "DRILL_TARGET", value_name = "DRILL_TARGET")]
+    pub target: String,
+}
+
+impl LoadArgs {
+    /// The checks clap cannot express; the message names the setting.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(self.rate.is_finite() && self.rate > 0.0) {
+            return Err(format!("DRILL_RATE must be above 0, not {}", self.rate));
+        }
+        if !(0.0..=1.0).contains(&self.read_share) {
+            return Err(format!(
+                "DRILL_READ_SHARE must be within 0 to 1, not {}",
+                self.read_share
+            ));
+        }
+        if self.duration.is_zero() {
+            return Err("DRILL_DURATION must be above 0".to_owned());
+        }
+        if !(self.database_url.starts_with("postgres://")
+            || self.database_url.starts_with("postgresql://"))
+        {
+            return Err("DATABASE_URL must be a postgres:// URL".to_owned());
+        }
+        Ok(())
+    }
+}
+
+impl LocalArgs {
+    pub fn validate(&self) -> Result<(), String> {
+        self.load.validate()?;
+        if self.max_surge == 0 && self.max_unavailable == 0 {
+            return Err("DRILL_MAX_SURGE and DRILL_MAX_UNAVAILABLE cannot both be 0".to_owned());
+        }
+        if self.pre_stop >= self.termination_grace_period {
+            return Err(
+                "DRILL_PRE_STOP must be shorter than DRILL_TERMINATION_GRACE_PERIOD".to_owned(),
+            );
+        }
+        if self.queue_lease < Duration::from_secs(3) {
+            return Err("DRILL_QUEUE_LEASE must be at least 3s".to_owned());
+        }
+        for (path, name, setting) in [
+            (self.api_binary(), "api", "DRILL_API_BIN"),
+            (self.worker_binary(), "worker", "DRILL_WORKER_BIN"),
+        ] {
+            if !path.is_file() {
+                return Err(format!(
+                    "{setting}: no {name} binary at {} (build it with `cargo build -p {name}`)",
+                    path.display()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn api_binary(&self) -> PathBuf {
+        self.api_bin
+            .clone()
+            .unwrap_or_else(|| default_binary("api"))
+    }
+
+    pub fn worker_binary(&self) -> PathBuf {
+        self.worker_bin
+            .clone()
+            .unwrap_or_else(|| default_binary("worker"))
+    }
+}
+
+impl ExternalArgs {
+    pub fn validate(&self) -> Result<(), String> {
+        self.load.validate()?;
+        if !(self.target.starts_with("http://") || self.target.starts_with("https://")) {
+            return Err(format!(
+                "DRILL_TARGET must be an http:// URL, not {:?}",
+                self.target
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Where a sibling binary is when none is named: next to this one (both
+/// built into the same target dir), else in `$CARGO_TARGET_DIR/debug`.
+pub fn default_binary(name: &str) -> PathBuf {
+    if let Some(sibling) = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.join(name)))
+        .filter(|path| path.is_file())
+    {
+        return sibling;
+    }
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
+    target.join("debug").join(name)
+}
+
+impl LoadArgs {
+    /// The settings as the report records them.
+    pub fn settings(&self) -> serde_json::Value {
+        serde_json::json!({
+            "rate": self.rate,
+            "duration": humantime::format_duration(self.duration).to_string(),
+            "read_share": self.read_share,
+            "watchers": self.watchers,
+            "request_timeout": humantime::format_duration(self.request_timeout).to_string(),
+            "connections": self.connections,
+            "queue_drain_timeout": humantime::format_duration(self.queue_drain_timeout).to_string(),
+        })
+    }
+}
+
+impl LocalArgs {
+    pub fn settings(&self) -> serde_json::Value {
+        let human = |d: Duration| humantime::format_duration(d).to_string();
+        let mut settings = self.load.settings();
+        settings["local"] = serde_json::json!({
+            "api_replicas": self.api_replicas,
+            "worker_replicas": self.worker_replicas,
+            "rollouts": self.rollouts,
+            "max_surge": self.max_surge,
+            "max_unavailable": self.max_unavailable,
+            "min_ready": human(self.min_ready),
+            "propagation_delay": human(self.propagation_delay),
+            "pre_stop": human(self.pre_stop),
+            "termination_grace_period": human(self.termination_grace_period),
+            "drain_delay": human(self.drain_delay),
+            "shutdown_mode": self.shutdown_mode.env_value(),
+            "work_time": human(self.work_time),
+            "queue_lease": human(self.queue_lease),
+        });
+        settings
+    }
+}
+
+impl ShutdownMode {
+    /// The value of the pods' SHUTDOWN_MODE.
+    pub fn env_value(self) -> &'static str {
+        match self {
+            Self::Graceful => "graceful",
+            Self::Immediate => "immediate",
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! The end of every run, local or external: read the database, judge, and
+//! write the report, the chart and the summary.
+
+use std::path::Path;
+use std::time::Duration;
+
+use sqlx::PgPool;
+
+use crate::chart;
+use crate::db;
+use crate::load::record::Recorder;
+use crate::report::{Context, Report};
+use crate::timeline::Timeline;
+use crate::verdict::{self, Evidence};
+
+/// What a run hands to the verdict besides the recorder and the timeline.
+#[derive(Debug)]
+pub struct RunFacts {
+    pub key_prefix: String,
+    pub queue_drained: bool,
+    pub load_seconds: f64,
+    pub pods_sigkilled: u64,
+    pub context: Context,
+}
+
+/// Waits for the queue; logs what it waits for, since it can take a while.
+pub async fn wait_for_queue(
+    pool: &PgPool,
+    key_prefix: &str,
+    within: Duration,
+) -> anyhow::Result<bool> {
+    eprintln!(
+        "drill: load done, waiting up to {} for the queue to drain",
+        humantime::format_duration(within)
+    );
+    let drained = db::wait_for_queue_drain(pool, key_prefix, within).await?;
+    if !drained {
+        eprintln!("drill: the queue did not drain in time");
+    }
+    Ok(drained)
+}
+
+/// Judges the run, writes `report.json` and `timeline.svg` into `out`, and
+/// prints the summary. Returns whether it passed.
+pub async fn judge_and_report(
+    pool: &PgPool,
+    recorder: &Recorder,
+    timeline: &Timeline,
+    facts: RunFacts,
+    out: &Path,
+) -> anyhow::Result<bool> {
+    let acknowledged = recorder.acknowledged();
+    let records = recorder.records();
+    let windows = timeline.windows();
+    let evidence = Evidence {
+        tally: verdict::tally(&records, &windows),
+        orders_acknowledged: acknowledged.len() as u64,
+        db: db::check(pool, &facts.key_prefix, &acknowledged).await?,
+        queue_drained: facts.queue_drained,
+        pods_sigkilled: facts.pods_sigkilled,
+    };
+    let judged = verdict::judge(&evidence);
+    let mut context = facts.context;
+    context.load_seconds = facts.load_seconds;
+    context.watch_reconnects = recorder.reconnects();
+    context.failure_samples = recorder.failure_samples();
+    context.seconds = chart::per_second(&records);
+    context.pod_events = timeline.events();
+    context.rollout_windows = windows;
+    let report = Report::new(&evidence, &judged, context);
+
+    let report_path = out.join("report.json");
+    report.write(&report_path)?;
+    let chart_path = out.join("timeline.svg");
+    let title = format!(
+        "rolling-restart drill ({}): {}",
+        report.mode,
+        report.verdict.to_uppercase()
+    );
+    chart::draw(
+        &chart_path,
+        &title,
+        &report.seconds,
+        &report.pod_events,
+        &report.rollout_windows,
+    )?;
+    println!("{}", report.summary());
+    println!(
+        "  report: {}\n  chart:  {}",
+        report_path.display(),
+        chart_path.display()
+    );
+    Ok(judged.pass)
+}

@@ -1,0 +1,40 @@
+//! The open-loop schedule: request `i` is due at `start + i / rate`, whether
+//! or not earlier ones have answered. A slow server therefore cannot slow
+//! the load down and hide its own latency (coordinated omission), and a
+//! request's latency is measured from when it was due, not from when the
+//! drill got round to sending it.
+
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy)]
+pub struct OpenLoop {
+    pub start: Instant,
+    /// Requests per second.
+    pub rate: f64,
+    pub duration: Duration,
+}
+
+impl OpenLoop {
+    /// How many requests fall due within the duration.
+    pub fn count(&self) -> u64 {
+        // Saturating float-to-int: a rate of 0 gives 0, a huge one the max.
+        (self.duration.as_secs_f64() * self.rate).floor() as u64
+    }
+
+    /// When request `i` is due.
+    pub fn intended(&self, i: u64) -> Instant {
+        self.start + Duration::from_secs_f64(i as f64 / self.rate)
+    }
+
+    /// Calls `fire(i, due)` for every request at its due time. `fire` must
+    /// not wait for the request (spawn it): the schedule never waits for
+    /// answers. If the drill itself falls behind, late requests fire at once
+    /// and keep their original due time, so the lag shows up as latency.
+    pub async fn drive(&self, mut fire: impl FnMut(u64, Instant)) {
+        for i in 0..self.count() {
+            let due = self.intended(i);
+            tokio::time::sleep_until(due.into()).await;
+            fire(i, due);
+        }
+    }
+}

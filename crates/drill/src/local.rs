@@ -1,0 +1,211 @@
+//! `drill local`: pods, Service, rollouts and load on this machine.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use sqlx::postgres::PgPoolOptions;
+
+use crate::cli::LocalArgs;
+use crate::finish::{self, RunFacts};
+use crate::load::record::Recorder;
+use crate::load::{self, LoadConfig};
+use crate::pod::{PodIps, PodTemplate, Role, Termination};
+use crate::progress::Progress;
+use crate::proxy::{Endpoints, Proxy};
+use crate::report::Context;
+use crate::rollout::{Cluster, Deployment, Strategy};
+use crate::timeline::Timeline;
+
+/// Returns whether the verdict passed.
+pub async fn run(args: LocalArgs) -> anyhow::Result<bool> {
+    let out = args.load.out.clone();
+    let log_dir = out.join("pods");
+    std::fs::create_dir_all(&log_dir)
+        .with_context(|| format!("cannot create {}", log_dir.display()))?;
+    let api_bin = args.api_binary();
+    let worker_bin = args.worker_binary();
+    let database_url = args.load.database_url.clone();
+    let pool = PgPoolOptions::new()
+        .max_connections(4)
+        .connect(&database_url)
+        .await
+        .context("cannot connect to DATABASE_URL")?;
+    migrate(&api_bin, &database_url, &log_dir).await?;
+
+    let timeline = Timeline::new(Instant::now());
+    let cluster = Cluster {
+        timeline: timeline.clone(),
+        // Probes open a connection each, as the kubelet's do.
+        http: reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()?,
+        ips: PodIps::default(),
+        database_url,
+    };
+    let proxy = Proxy::bind(([127, 0, 0, 1], 0).into(), Endpoints::default())
+        .await
+        .context("cannot bind the Service's address")?;
+    let strategy = Strategy {
+        max_surge: args.max_surge,
+        max_unavailable: args.max_unavailable,
+        min_ready: args.min_ready,
+        propagation_delay: args.propagation_delay,
+        termination: Termination {
+            pre_stop: args.pre_stop,
+            grace_period: args.termination_grace_period,
+        },
+    };
+    let template = |role, binary| PodTemplate {
+        role,
+        binary,
+        env: pod_env(&args, role),
+        log_dir: log_dir.clone(),
+    };
+    let mut api = Deployment::new(
+        "api",
+        template(Role::Api, api_bin),
+        usize::from(args.api_replicas),
+        strategy,
+        Some(proxy.endpoints.clone()),
+        cluster.clone(),
+    );
+    let mut worker = Deployment::new(
+        "worker",
+        template(Role::Worker, worker_bin),
+        usize::from(args.worker_replicas),
+        strategy,
+        None,
+        cluster,
+    );
+    eprintln!(
+        "drill: starting {} api and {} worker pods behind http://{}",
+        args.api_replicas,
+        args.worker_replicas,
+        proxy.addr()
+    );
+    tokio::try_join!(api.create(), worker.create())?;
+
+    let key_prefix = key_prefix();
+    let recorder = Arc::new(Recorder::default());
+    let progress = Progress::start(
+        args.load.duration,
+        timeline.clone(),
+        recorder.clone(),
+        Some(proxy.endpoints.clone()),
+    );
+    let load_started = Instant::now();
+    let load = tokio::spawn(load::run(
+        format!("http://{}", proxy.addr()),
+        load_config(&args, &key_prefix),
+        timeline.clone(),
+        recorder.clone(),
+    ));
+    let rolled = async {
+        for k in 1..=args.rollouts {
+            let at = load_started + args.load.duration * k / (args.rollouts + 1);
+            tokio::time::sleep_until(at.into()).await;
+            progress.note(&format!("drill: rollout {k} of {} begins", args.rollouts));
+            tokio::try_join!(api.rollout(), worker.rollout())?;
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    load.await.context("the load panicked")??;
+    progress.finish();
+    rolled?;
+
+    let queue_drained =
+        finish::wait_for_queue(&pool, &key_prefix, args.load.queue_drain_timeout).await?;
+    eprintln!("drill: stopping every pod");
+    tokio::join!(api.delete(), worker.delete());
+    let proxy_stats = proxy.shutdown().await;
+    let pods: Vec<_> = api.exits().into_iter().chain(worker.exits()).collect();
+    let facts = RunFacts {
+        key_prefix,
+        queue_drained,
+        load_seconds: args.load.duration.as_secs_f64(),
+        pods_sigkilled: pods.iter().filter(|pod| pod.sigkilled).count() as u64,
+        context: Context {
+            mode: format!("local, {}", args.shutdown_mode.env_value()),
+            settings: args.settings(),
+            rate_target: args.load.rate,
+            proxy: Some(proxy_stats),
+            pods,
+            ..Context::default()
+        },
+    };
+    finish::judge_and_report(&pool, &recorder, &timeline, facts, &out).await
+}
+
+/// Unique per run, so the verdict can pick this run's orders out of a
+/// database that has others.
+pub fn key_prefix() -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!("drill-{}-", &id[..12])
+}
+
+pub fn load_config(args: &LocalArgs, key_prefix: &str) -> LoadConfig {
+    LoadConfig {
+        rate: args.load.rate,
+        duration: args.load.duration,
+        read_share: args.load.read_share,
+        watchers: args.load.watchers,
+        request_timeout: args.load.request_timeout,
+        connections: args.load.connections,
+        key_prefix: key_prefix.to_owned(),
+    }
+}
+
+/// The environment a Deployment would set. The shutdown budget follows the
+/// pod spec: the app's grace is what the preStop sleep leaves, and the app's
+/// own drain delay is dropped when a preStop sleep does its job.
+fn pod_env(args: &LocalArgs, role: Role) -> Vec<(String, String)> {
+    let human = |d: Duration| humantime::format_duration(d).to_string();
+    let drain_delay = match role {
+        Role::Api if args.pre_stop.is_zero() => args.drain_delay,
+        // No endpoint to wait for: a worker serves no traffic.
+        _ => Duration::ZERO,
+    };
+    let mut env = vec![
+        (
+            "SHUTDOWN_GRACE_PERIOD",
+            human(args.termination_grace_period - args.pre_stop),
+        ),
+        ("SHUTDOWN_DRAIN_DELAY", human(drain_delay)),
+        ("SHUTDOWN_MODE", args.shutdown_mode.env_value().to_owned()),
+    ];
+    if role == Role::Worker {
+        env.extend([
+            ("WORK_TIME", human(args.work_time)),
+            ("QUEUE_LEASE", human(args.queue_lease)),
+            ("QUEUE_HEARTBEAT", human(args.queue_lease / 3)),
+        ]);
+    }
+    env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
+
+/// `api migrate`, as the Job before a rollout would run it.
+async fn migrate(api_bin: &Path, database_url: &str, log_dir: &Path) -> anyhow::Result<()> {
+    let log = std::fs::File::create(log_dir.join("migrate.log"))?;
+    let status = tokio::process::Command::new(api_bin)
+        .arg("migrate")
+        .env_clear()
+        .env("DATABASE_URL", database_url)
+        .env("LOG_FORMAT", "json")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .status()
+        .await
+        .with_context(|| format!("cannot run {} migrate", api_bin.display()))?;
+    if !status.success() {
+        bail!(
+            "`api migrate` failed ({status}); see {}",
+            log_dir.join("migrate.log").display()
+        );
+    }
+    Ok(())
+}

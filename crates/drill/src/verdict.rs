@@ -1,0 +1,179 @@
+//! The arithmetic of the verdict: counts by class, latency in steady state
+//! and during rollouts, and the rule that decides pass or fail.
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use crate::db::DbCheck;
+use crate::load::record::{Op, Outcome, Record};
+use crate::timeline::Window;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Failures {
+    pub refused: u64,
+    pub reset: u64,
+    pub server_error: u64,
+    pub timeout: u64,
+    pub unexpected: u64,
+}
+
+impl Failures {
+    pub fn total(&self) -> u64 {
+        self.refused + self.reset + self.server_error + self.timeout + self.unexpected
+    }
+
+    fn count(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Ok => {}
+            Outcome::Refused => self.refused += 1,
+            Outcome::Reset => self.reset += 1,
+            Outcome::ServerError => self.server_error += 1,
+            Outcome::Timeout => self.timeout += 1,
+            Outcome::Unexpected => self.unexpected += 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Latency {
+    pub requests: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+impl Latency {
+    fn of(histogram: &Histogram<u64>) -> Self {
+        let ms = |us: u64| us as f64 / 1000.0;
+        Self {
+            requests: histogram.len(),
+            p50_ms: ms(histogram.value_at_quantile(0.50)),
+            p99_ms: ms(histogram.value_at_quantile(0.99)),
+            max_ms: ms(histogram.max()),
+        }
+    }
+}
+
+/// The requests' side of the verdict.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Tally {
+    pub requests_total: u64,
+    pub requests_succeeded: u64,
+    pub requests_failed: u64,
+    pub failures: Failures,
+    pub creates: u64,
+    pub reads: u64,
+    pub watches: u64,
+    /// Creates retried (with the same key) after a connection failure.
+    pub creates_retried: u64,
+    pub steady: Latency,
+    pub rollout: Latency,
+}
+
+/// A histogram from 1 µs to an hour at 3 significant digits.
+pub fn latency_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("static bounds are valid")
+}
+
+/// Counts every record; latency only for the open-loop requests (creates
+/// and reads), split by whether they were due inside a rollout window. A
+/// watch's duration is how long the order took, not a latency.
+pub fn tally(records: &[Record], windows: &[Window]) -> Tally {
+    let mut tally = Tally::default();
+    let mut steady = latency_histogram();
+    let mut rollout = latency_histogram();
+    for record in records {
+        tally.requests_total += 1;
+        tally.failures.count(record.outcome);
+        match record.op {
+            Op::Create => tally.creates += 1,
+            Op::Read => tally.reads += 1,
+            Op::Watch => tally.watches += 1,
+        }
+        if record.retries > 0 {
+            tally.creates_retried += 1;
+        }
+        if record.op == Op::Watch {
+            continue;
+        }
+        let histogram = if windows.iter().any(|window| window.contains(record.at_ms)) {
+            &mut rollout
+        } else {
+            &mut steady
+        };
+        histogram.saturating_record(record.latency_us.max(1));
+    }
+    tally.requests_failed = tally.failures.total();
+    tally.requests_succeeded = tally.requests_total - tally.requests_failed;
+    tally.steady = Latency::of(&steady);
+    tally.rollout = Latency::of(&rollout);
+    tally
+}
+
+/// Everything the verdict weighs.
+#[derive(Debug, Clone, Default)]
+pub struct Evidence {
+    pub tally: Tally,
+    pub orders_acknowledged: u64,
+    pub db: DbCheck,
+    pub queue_drained: bool,
+    pub pods_sigkilled: u64,
+}
+
+impl Evidence {
+    /// Acknowledged to a client, absent from the database.
+    pub fn orders_lost(&self) -> u64 {
+        self.orders_acknowledged
+            .saturating_sub(self.db.orders_present)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verdict {
+    pub pass: bool,
+    /// Why it failed, one line each; empty on a pass.
+    pub reasons: Vec<String>,
+}
+
+/// Passes only with no failed request, no lost order, every order fulfilled
+/// exactly once, no job left behind and no pod SIGKILLed. A run that sent
+/// nothing proves nothing, so it fails too.
+pub fn judge(evidence: &Evidence) -> Verdict {
+    let mut reasons = Vec::new();
+    let tally = &evidence.tally;
+    if tally.requests_total == 0 {
+        reasons.push("no requests were sent".to_owned());
+    }
+    if tally.requests_failed > 0 {
+        let f = tally.failures;
+        reasons.push(format!(
+            "{} requests failed (refused {}, reset {}, 5xx {}, timeout {}, unexpected {})",
+            tally.requests_failed, f.refused, f.reset, f.server_error, f.timeout, f.unexpected
+        ));
+    }
+    let lost = evidence.orders_lost();
+    if lost > 0 {
+        reasons.push(format!(
+            "{lost} acknowledged orders are not in the database"
+        ));
+    }
+    if evidence.db.orders_bad_fulfil_count > 0 {
+        reasons.push(format!(
+            "{} orders were not fulfilled exactly once",
+            evidence.db.orders_bad_fulfil_count
+        ));
+    }
+    if !evidence.queue_drained || evidence.db.jobs_stuck > 0 {
+        reasons.push(format!(
+            "the queue did not drain: {} jobs stuck",
+            evidence.db.jobs_stuck
+        ));
+    }
+    if evidence.pods_sigkilled > 0 {
+        reasons.push(format!("{} pods were SIGKILLed", evidence.pods_sigkilled));
+    }
+    Verdict {
+        pass: reasons.is_empty(),
+        reasons,
+    }
+}

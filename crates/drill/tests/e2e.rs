@@ -1,0 +1,196 @@
+//! Short local drills with the real binaries: the default one must pass, and
+//! the same one against `SHUTDOWN_MODE=immediate` pods must fail.
+//!
+//! The api and worker binaries belong to other packages, so Cargo gives no
+//! `CARGO_BIN_EXE_` for them: they are taken from the target dir
+//! (`$CARGO_TARGET_DIR`, else `target/` at the workspace root), debug
+//! profile. Build them first (`cargo build -p api -p worker`); when either is
+//! missing or does not answer `--help`, these tests say so and skip, except
+//! under `CI`, where they fail.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+use testkit::TestDb;
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"),
+        PathBuf::from,
+    )
+}
+
+/// The service binaries, or `None` (with the reason printed) to skip.
+fn service_binaries() -> Option<(PathBuf, PathBuf)> {
+    let debug = target_dir().join("debug");
+    let mut found = Vec::new();
+    for name in ["api", "worker"] {
+        let path = debug.join(name);
+        let help = std::process::Command::new(&path).arg("--help").output();
+        match help {
+            Ok(output)
+                if output.status.success()
+                    && String::from_utf8_lossy(&output.stdout).contains("Usage") =>
+            {
+                found.push(path);
+            }
+            _ => {
+                let missing = format!(
+                    "{} is missing or does not answer --help; run `cargo build -p api -p worker` first",
+                    path.display()
+                );
+                // A skip in CI would be a pass that proved nothing.
+                assert!(std::env::var_os("CI").is_none(), "{missing}");
+                eprintln!("SKIPPED: {missing}");
+                return None;
+            }
+        }
+    }
+    let worker = found.pop()?;
+    let api = found.pop()?;
+    Some((api, worker))
+}
+
+struct Drill {
+    exit_code: Option<i32>,
+    report: Value,
+    output: String,
+}
+
+/// 2 api and 1 worker replicas, each rolled once, 15 s at 100 requests/s.
+async fn short_drill(shutdown_mode: &str) -> Option<Drill> {
+    let (api, worker) = service_binaries()?;
+    let db = TestDb::new().await;
+    let out = tempfile::tempdir().unwrap();
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_drill"))
+        .arg("local")
+        .arg("--api-bin")
+        .arg(&api)
+        .arg("--worker-bin")
+        .arg(&worker)
+        .arg("--out")
+        .arg(out.path())
+        .args(["--duration", "15s", "--rate", "100"])
+        .args([
+            "--api-replicas",
+            "2",
+            "--worker-replicas",
+            "1",
+            "--rollouts",
+            "1",
+        ])
+        .args(["--shutdown-mode", shutdown_mode])
+        .env("DATABASE_URL", &db.url)
+        .env("CI", "true")
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(180), run)
+        .await
+        .expect("the drill ends within 3 minutes")
+        .unwrap();
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = std::fs::read(out.path().join("report.json"))
+        .unwrap_or_else(|error| panic!("no report.json ({error}):\n{printed}"));
+    assert!(
+        out.path().join("timeline.svg").is_file(),
+        "no chart:\n{printed}"
+    );
+    Some(Drill {
+        exit_code: output.status.code(),
+        report: serde_json::from_slice(&report).unwrap(),
+        output: printed,
+    })
+}
+
+/// The fewest api endpoints the Service had at any moment between all of
+/// the first `replicas` joining it and the final teardown.
+fn fewest_endpoints_during_the_run(report: &Value, replicas: i64) -> i64 {
+    let events = report["pod_events"].as_array().unwrap();
+    let teardown_ms = events
+        .iter()
+        .filter(|e| e["event"] == "terminating")
+        .map(|e| e["at_ms"].as_f64().unwrap())
+        .fold(0.0, f64::max);
+    let (mut now, mut fewest, mut all_joined) = (0, i64::MAX, false);
+    for event in events {
+        if event["at_ms"].as_f64().unwrap() >= teardown_ms {
+            break;
+        }
+        match event["event"].as_str().unwrap() {
+            "endpoint_added" => now += 1,
+            "endpoint_removed" => now -= 1,
+            _ => continue,
+        }
+        all_joined |= now >= replicas;
+        if all_joined {
+            fewest = fewest.min(now);
+        }
+    }
+    fewest
+}
+
+#[tokio::test]
+async fn the_default_drill_passes() {
+    let Some(drill) = short_drill("graceful").await else {
+        return;
+    };
+    let report = &drill.report;
+    assert_eq!(report["verdict"], "pass", "{}", drill.output);
+    assert_eq!(drill.exit_code, Some(0), "{}", drill.output);
+    assert_eq!(report["requests_failed"], 0);
+    assert_eq!(report["orders_lost"], 0);
+    assert_eq!(report["orders_bad_fulfil_count"], 0);
+    assert_eq!(report["jobs_stuck"], 0);
+    assert_eq!(report["pods_sigkilled"], 0);
+    assert!(
+        report["orders_acknowledged"].as_u64().unwrap() > 300,
+        "{}",
+        drill.output
+    );
+    // Every pod was rolled once and then torn down: 4 api and 2 worker pods.
+    assert_eq!(
+        report["pods"].as_array().unwrap().len(),
+        6,
+        "{}",
+        drill.output
+    );
+    assert_eq!(report["rollout_windows"].as_array().unwrap().len(), 2);
+    // max_unavailable = 0: the Service never had fewer than 2 endpoints.
+    assert!(
+        fewest_endpoints_during_the_run(report, 2) >= 2,
+        "{}",
+        drill.output
+    );
+}
+
+#[tokio::test]
+async fn pods_that_exit_on_sigterm_fail_the_drill() {
+    let Some(drill) = short_drill("immediate").await else {
+        return;
+    };
+    let report = &drill.report;
+    assert_eq!(report["verdict"], "fail", "{}", drill.output);
+    assert_eq!(drill.exit_code, Some(1), "{}", drill.output);
+    assert!(
+        report["requests_failed"].as_u64().unwrap() > 0,
+        "{}",
+        drill.output
+    );
+    // The pods died of the signal's own exit status, not of a SIGKILL.
+    assert!(
+        report["pods"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|pod| pod["code"] == 143 && pod["sigkilled"] == false),
+        "{}",
+        drill.output
+    );
+}

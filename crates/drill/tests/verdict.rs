@@ -1,0 +1,172 @@
+//! The verdict's arithmetic: counting by class, splitting latency by
+//! rollout window, and the pass rule.
+
+use drill::db::DbCheck;
+use drill::load::record::{Op, Outcome, Record};
+use drill::timeline::Window;
+use drill::verdict::{Evidence, Failures, judge, tally};
+
+fn record(at_ms: f64, latency_ms: u64, op: Op, outcome: Outcome) -> Record {
+    Record {
+        at_ms,
+        latency_us: latency_ms * 1000,
+        op,
+        outcome,
+        retries: 0,
+    }
+}
+
+fn window(from_ms: f64, to_ms: f64) -> Window {
+    Window {
+        deployment: "api".to_owned(),
+        from_ms,
+        to_ms,
+    }
+}
+
+/// A run where everything went right.
+fn clean() -> Evidence {
+    let records = [record(0.0, 5, Op::Create, Outcome::Ok)];
+    Evidence {
+        tally: tally(&records, &[]),
+        orders_acknowledged: 1,
+        db: DbCheck {
+            orders_present: 1,
+            ..DbCheck::default()
+        },
+        queue_drained: true,
+        pods_sigkilled: 0,
+    }
+}
+
+#[test]
+fn failures_are_counted_by_class() {
+    let records = [
+        record(0.0, 1, Op::Create, Outcome::Ok),
+        record(1.0, 1, Op::Read, Outcome::Refused),
+        record(2.0, 1, Op::Read, Outcome::Reset),
+        record(3.0, 1, Op::Create, Outcome::Reset),
+        record(4.0, 1, Op::Read, Outcome::ServerError),
+        record(5.0, 1, Op::Read, Outcome::Timeout),
+        record(6.0, 1, Op::Watch, Outcome::Unexpected),
+    ];
+    let tally = tally(&records, &[]);
+    assert_eq!(tally.requests_total, 7);
+    assert_eq!(tally.requests_succeeded, 1);
+    assert_eq!(tally.requests_failed, 6);
+    assert_eq!(
+        tally.failures,
+        Failures {
+            refused: 1,
+            reset: 2,
+            server_error: 1,
+            timeout: 1,
+            unexpected: 1,
+        }
+    );
+    assert_eq!((tally.creates, tally.reads, tally.watches), (2, 4, 1));
+}
+
+#[test]
+fn latency_is_split_by_whether_the_request_was_due_inside_a_rollout() {
+    let mut records: Vec<Record> = (0..100)
+        .map(|i| record(f64::from(i), 10, Op::Read, Outcome::Ok))
+        .collect();
+    // Due inside the window [1000, 2000): slow.
+    records.extend((0..10).map(|i| record(1000.0 + f64::from(i), 500, Op::Create, Outcome::Ok)));
+    // A watch lasts as long as its order; it is no latency.
+    records.push(record(1500.0, 60_000, Op::Watch, Outcome::Ok));
+    let tally = tally(&records, &[window(1000.0, 2000.0)]);
+    assert_eq!(tally.steady.requests, 100);
+    assert_eq!(tally.rollout.requests, 10);
+    assert!(
+        (tally.steady.p99_ms - 10.0).abs() < 0.1,
+        "{:?}",
+        tally.steady
+    );
+    assert!(
+        (tally.rollout.p50_ms - 500.0).abs() < 1.0,
+        "{:?}",
+        tally.rollout
+    );
+    assert!(
+        (tally.rollout.max_ms - 500.0).abs() < 1.0,
+        "{:?}",
+        tally.rollout
+    );
+}
+
+#[test]
+fn a_clean_run_passes() {
+    let verdict = judge(&clean());
+    assert!(verdict.pass, "{:?}", verdict.reasons);
+    assert!(verdict.reasons.is_empty());
+}
+
+#[test]
+fn a_single_failed_request_fails_the_run() {
+    let mut evidence = clean();
+    evidence.tally = tally(
+        &[
+            record(0.0, 5, Op::Create, Outcome::Ok),
+            record(1.0, 5, Op::Read, Outcome::Reset),
+        ],
+        &[],
+    );
+    let verdict = judge(&evidence);
+    assert!(!verdict.pass);
+    assert!(
+        verdict.reasons[0].contains("1 requests failed"),
+        "{:?}",
+        verdict.reasons
+    );
+}
+
+#[test]
+fn a_lost_order_fails_the_run() {
+    let mut evidence = clean();
+    evidence.orders_acknowledged = 3;
+    evidence.db.orders_present = 2;
+    assert_eq!(evidence.orders_lost(), 1);
+    let verdict = judge(&evidence);
+    assert!(!verdict.pass);
+    assert!(
+        verdict
+            .reasons
+            .iter()
+            .any(|r| r.contains("1 acknowledged orders"))
+    );
+}
+
+#[test]
+fn an_order_not_fulfilled_exactly_once_fails_the_run() {
+    let mut evidence = clean();
+    evidence.db.orders_bad_fulfil_count = 2;
+    assert!(!judge(&evidence).pass);
+}
+
+#[test]
+fn a_stuck_queue_fails_the_run() {
+    let mut evidence = clean();
+    evidence.db.jobs_stuck = 1;
+    assert!(!judge(&evidence).pass);
+    let mut evidence = clean();
+    evidence.queue_drained = false;
+    assert!(!judge(&evidence).pass);
+}
+
+#[test]
+fn a_sigkilled_pod_fails_the_run() {
+    let mut evidence = clean();
+    evidence.pods_sigkilled = 1;
+    let verdict = judge(&evidence);
+    assert!(!verdict.pass);
+    assert!(verdict.reasons.iter().any(|r| r.contains("SIGKILL")));
+}
+
+#[test]
+fn a_run_that_sent_nothing_proves_nothing() {
+    let mut evidence = clean();
+    evidence.tally = tally(&[], &[]);
+    assert!(!judge(&evidence).pass);
+}
