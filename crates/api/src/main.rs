@@ -9,7 +9,8 @@
 //!    (stop intake);
 //! 4. in-flight requests finish, until the drain budget ends (drain);
 //! 5. close what is left by force, and count it (cancel);
-//! 6. close the pool, bounded, once nothing uses it (close). The ops server
+//! 6. export the metrics and spans recorded so far, bounded (flush);
+//! 7. close the pool, bounded, once nothing uses it (close). The ops server
 //!    answers probes and scrapes until then.
 
 mod config;
@@ -31,7 +32,7 @@ use tokio::net::TcpListener;
 use crate::config::{Args, Command};
 use crate::db::OrderEvents;
 use crate::http::{Limits, RequestTracker, Server};
-use crate::metrics::Metrics;
+use crate::metrics::HttpMetrics;
 use crate::routes::{AppState, Shared};
 
 #[tokio::main]
@@ -39,7 +40,7 @@ async fn main() -> ExitCode {
     // --- Start-up: configuration first, so bad config serves nothing. ---
     let args: Args = service::parse_args_or_exit();
     let mut shutdown = args.shutdown.build_or_exit();
-    args.log.init_or_exit(&mut shutdown);
+    let telemetry = args.log.init_or_exit(&mut shutdown);
     let handle = shutdown.handle();
 
     let pool = match service::db::connect(&args.database).await {
@@ -59,15 +60,11 @@ async fn main() -> ExitCode {
             service::exit::bad_config(format!("LISTEN_ADDR {}: {error}", args.listen_addr))
         }
     };
-    let metrics = Metrics::default();
-    let requests = RequestTracker::new(handle.clone(), metrics.clone());
+    let requests = RequestTracker::new(handle.clone(), HttpMetrics::new());
     let ops_state = OpsState {
         readiness: handle.readiness().clone(),
         pool: Some(pool.clone()),
-        metrics: {
-            let requests = requests.clone();
-            Arc::new(move || metrics.render(requests.in_flight()))
-        },
+        metrics: Arc::new(move || telemetry.otel.prometheus_text()),
     };
     let ops_addr = match ops::serve(args.ops_listen_addr, ops_state, &mut shutdown).await {
         Ok(addr) => addr,
@@ -150,6 +147,8 @@ async fn main() -> ExitCode {
             Ok(())
         },
     );
+    // The telemetry flush (registered by `init_or_exit`) runs here, in the
+    // flush phase: after the last request, before the pool closes.
     shutdown.on(Phase::Close, "database pool", move |_ctx| {
         service::db::close(pool)
     });

@@ -1,91 +1,81 @@
-//! The API's Prometheus text, kept behind this one module so that it can be
-//! swapped for OpenTelemetry instruments (a counter and an up-down counter)
-//! without touching the middleware that records into it.
-//!
-//! Hand-written rather than a metrics crate because it is two series and a
-//! map: the telemetry crate will bring the real exporter.
+//! The API's instruments, named and labelled after the OpenTelemetry HTTP
+//! semantic conventions, so that dashboards written for any OTel-instrumented
+//! server read them as they are: `http.server.request.duration` (on
+//! `/metrics`: `http_server_request_duration_seconds`) and
+//! `http.server.active_requests`. They are OpenTelemetry instruments like
+//! every other metric of the services: `/metrics` and the OTLP push both
+//! read them, so there is one set of numbers, not two.
 
-use std::collections::HashMap;
-use std::fmt::Write;
-use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::http::Method;
+use opentelemetry::KeyValue;
+use opentelemetry::metrics::{Histogram, UpDownCounter};
 
-/// Responses by method, matched route and status.
-#[derive(Debug, Clone, Default)]
-pub struct Metrics {
-    /// Keyed by route first so that recording looks up by `&str` and only
-    /// allocates the first time a route is seen.
-    responses: Arc<Mutex<HashMap<String, Vec<ResponseCount>>>>,
-}
-
-#[derive(Debug)]
-struct ResponseCount {
-    method: &'static str,
-    status: u16,
-    count: u64,
-}
-
-/// The label for requests no route matched (404s from the fallback).
+/// The `http.route` of requests no route matched (404s from the fallback):
+/// one series whatever path was asked for, so clients cannot mint series.
 pub const UNMATCHED: &str = "unmatched";
 
-impl Metrics {
-    pub fn record_response(&self, method: &Method, route: &str, status: u16) {
-        let method = method_label(method);
-        let mut responses = self.responses.lock().unwrap_or_else(|p| p.into_inner());
-        let counts = match responses.get_mut(route) {
-            Some(counts) => counts,
-            None => responses.entry(route.to_owned()).or_default(),
-        };
-        match counts
-            .iter_mut()
-            .find(|c| c.method == method && c.status == status)
-        {
-            Some(count) => count.count += 1,
-            None => counts.push(ResponseCount {
-                method,
-                status,
-                count: 1,
-            }),
+const METHOD: &str = "http.request.method";
+const ROUTE: &str = "http.route";
+const STATUS: &str = "http.response.status_code";
+
+/// The bucket bounds the semantic conventions advise for this histogram.
+/// The SDK's defaults (0 to 10 000) are meant for milliseconds and would put
+/// almost every request, in seconds, into the first bucket.
+const DURATION_BOUNDS: [f64; 14] = [
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
+
+#[derive(Debug, Clone)]
+pub struct HttpMetrics {
+    duration: Histogram<f64>,
+    active: UpDownCounter<i64>,
+}
+
+impl HttpMetrics {
+    /// Call after the telemetry is installed: instruments come from the
+    /// global meter provider as it is at this moment.
+    pub fn new() -> Self {
+        let meter = telemetry::meter("api");
+        Self {
+            duration: meter
+                .f64_histogram("http.server.request.duration")
+                .with_unit("s")
+                .with_description("Time from a request reaching the server's middleware until its response head is ready")
+                .with_boundaries(DURATION_BOUNDS.to_vec())
+                .build(),
+            active: meter
+                .i64_up_down_counter("http.server.active_requests")
+                .with_unit("{request}")
+                .with_description("Requests whose response has not been sent in full, event streams included")
+                .build(),
         }
     }
 
-    /// The text exposition, with the in-flight gauge read by the caller.
-    pub fn render(&self, in_flight: u64) -> String {
-        let mut text = String::new();
-        text.push_str(
-            "# HELP http_server_requests_total Responses sent, by method, matched route and status.\n\
-             # TYPE http_server_requests_total counter\n",
+    pub fn request_started(&self, method: &'static str) {
+        self.active.add(1, &[KeyValue::new(METHOD, method)]);
+    }
+
+    pub fn request_ended(&self, method: &'static str) {
+        self.active.add(-1, &[KeyValue::new(METHOD, method)]);
+    }
+
+    pub fn responded(&self, method: &'static str, route: &str, status: u16, took: Duration) {
+        self.duration.record(
+            took.as_secs_f64(),
+            &[
+                KeyValue::new(METHOD, method),
+                KeyValue::new(ROUTE, route.to_owned()),
+                KeyValue::new(STATUS, i64::from(status)),
+            ],
         );
-        let responses = self.responses.lock().unwrap_or_else(|p| p.into_inner());
-        let mut routes: Vec<_> = responses.iter().collect();
-        routes.sort_by_key(|(route, _)| route.as_str());
-        for (route, counts) in routes {
-            for c in counts {
-                let _ = writeln!(
-                    text,
-                    "http_server_requests_total{{method=\"{}\",route=\"{}\",status=\"{}\"}} {}",
-                    c.method,
-                    escape(route),
-                    c.status,
-                    c.count
-                );
-            }
-        }
-        drop(responses);
-        let _ = write!(
-            text,
-            "# HELP http_server_requests_in_flight Requests whose response has not finished, event streams included.\n\
-             # TYPE http_server_requests_in_flight gauge\n\
-             http_server_requests_in_flight {in_flight}\n"
-        );
-        text
     }
 }
 
-/// Any token is a valid method, so unknown ones share one label rather than
-/// letting clients mint new series (the OpenTelemetry convention).
-fn method_label(method: &Method) -> &'static str {
+/// Any token is a valid method, so unknown ones share one value rather than
+/// letting clients mint new series (the semantic conventions' `_OTHER`).
+pub fn method_label(method: &Method) -> &'static str {
     match *method {
         Method::GET => "GET",
         Method::POST => "POST",
@@ -94,15 +84,10 @@ fn method_label(method: &Method) -> &'static str {
         Method::DELETE => "DELETE",
         Method::HEAD => "HEAD",
         Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
         _ => "_OTHER",
     }
-}
-
-fn escape(label: &str) -> String {
-    label
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
 
 #[cfg(test)]
@@ -110,18 +95,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn counts_by_method_route_and_status() {
-        let metrics = Metrics::default();
-        metrics.record_response(&Method::GET, "/v1/orders/{id}", 200);
-        metrics.record_response(&Method::GET, "/v1/orders/{id}", 200);
-        metrics.record_response(&Method::from_bytes(b"BREW").unwrap(), UNMATCHED, 404);
-        let text = metrics.render(3);
-        assert!(text.contains(
-            "http_server_requests_total{method=\"GET\",route=\"/v1/orders/{id}\",status=\"200\"} 2"
-        ));
-        assert!(text.contains(
-            "http_server_requests_total{method=\"_OTHER\",route=\"unmatched\",status=\"404\"} 1"
-        ));
-        assert!(text.contains("http_server_requests_in_flight 3\n"));
+    fn unknown_methods_share_one_label() {
+        assert_eq!(method_label(&Method::POST), "POST");
+        assert_eq!(
+            method_label(&Method::from_bytes(b"BREW").unwrap()),
+            "_OTHER"
+        );
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use common::{error_of, start};
+use common::{error_of, sample, start};
 
 #[tokio::test]
 async fn bad_input_gets_its_status_and_the_error_shape() {
@@ -179,12 +179,36 @@ async fn request_ids_metrics_and_the_openapi_document() {
         .text()
         .await
         .unwrap();
-    assert!(
-        metrics.contains(r#"http_server_requests_total{method="GET",route="/",status="200"} 2"#),
+    let get_root = [
+        ("http_request_method", "GET"),
+        ("http_route", "/"),
+        ("http_response_status_code", "200"),
+    ];
+    assert_eq!(
+        sample(
+            &metrics,
+            "http_server_request_duration_seconds_count",
+            &get_root
+        ),
+        Some(2.0),
         "{metrics}"
     );
     assert!(
-        metrics.contains("http_server_requests_in_flight 0"),
+        sample(
+            &metrics,
+            "http_server_request_duration_seconds_bucket",
+            &get_root
+        )
+        .is_some(),
+        "{metrics}"
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            "http_server_active_requests",
+            &[("http_request_method", "GET")]
+        ),
+        Some(0.0),
         "{metrics}"
     );
 

@@ -12,6 +12,8 @@ use axum::extract::State;
 use axum::routing::post;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::KeyValue;
+use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value;
 use prost::Message;
@@ -81,6 +83,22 @@ impl Receiver {
         (!counts.is_empty()).then(|| counts.iter().sum())
     }
 
+    /// Like [`Self::histogram_count`], over the data points whose attribute
+    /// `key` is `value` (a string, or an integer written as one), so that a
+    /// test can count one route or status among others.
+    pub fn histogram_count_where(&self, name: &str, key: &str, value: &str) -> Option<u64> {
+        let counts = self.latest(name, |data| match data {
+            Data::Histogram(histogram) => histogram
+                .data_points
+                .iter()
+                .filter(|p| has_attribute(&p.attributes, key, value))
+                .map(|p| p.count)
+                .collect(),
+            _ => Vec::new(),
+        });
+        (!counts.is_empty()).then(|| counts.iter().sum())
+    }
+
     /// `points` of every metric called `name` in the latest export that
     /// has any.
     fn latest<T>(&self, name: &str, points: impl Fn(&Data) -> Vec<T>) -> Vec<T> {
@@ -135,6 +153,17 @@ impl Receiver {
             })
             .collect()
     }
+}
+
+fn has_attribute(attributes: &[KeyValue], key: &str, value: &str) -> bool {
+    attributes.iter().any(|kv| {
+        kv.key == key
+            && match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                Some(AnyValue::StringValue(s)) => s == value,
+                Some(AnyValue::IntValue(i)) => i.to_string() == value,
+                _ => false,
+            }
+    })
 }
 
 async fn metrics(State(received): State<Arc<Mutex<Received>>>, body: Bytes) -> &'static str {

@@ -76,10 +76,14 @@ pub enum Created {
 /// unique index until the first transaction ends; if it committed, this one
 /// inserts nothing and reads the winner's order, which its new snapshot can
 /// see; if it rolled back, this one inserts.
+///
+/// `traceparent` (W3C) goes into the job row, so that the worker's span for
+/// the job continues the request's trace.
 pub async fn create(
     pool: &PgPool,
     order: &CreateOrder,
     idempotency_key: Option<&str>,
+    traceparent: Option<String>,
 ) -> Result<Created, sqlx::Error> {
     let request_hash = order.request_hash();
     let mut tx = pool.begin().await?;
@@ -92,7 +96,8 @@ pub async fn create(
         .await?;
 
     if let Some(row) = inserted {
-        let job = NewJob::new(FULFIL_ORDER, json!({ "order_id": row.id }));
+        let job =
+            NewJob::new(FULFIL_ORDER, json!({ "order_id": row.id })).trace_context(traceparent);
         queue::enqueue(&mut tx, &job).await?;
         tx.commit().await?;
         return Ok(Created::New(row.into()));

@@ -66,27 +66,41 @@ pub fn apply(router: Router, limits: Limits, requests: Arc<RequestTracker>) -> R
     )
 }
 
+/// The request's span, with the attributes the OpenTelemetry HTTP semantic
+/// conventions name, as a child of the caller's trace when the request
+/// carries a W3C `traceparent`: the caller's trace then goes on through
+/// this request, and through the job it enqueues.
 fn request_span(request: &Request) -> Span {
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map_or(metrics::UNMATCHED, MatchedPath::as_str);
-    let request_id = request
-        .headers()
-        .get("x-request-id")
-        .and_then(|id| id.to_str().ok())
-        .unwrap_or_default();
-    tracing::info_span!(
+    let request_id = header_str(request, "x-request-id").unwrap_or_default();
+    let span = tracing::info_span!(
         "request",
-        method = %request.method(),
-        route,
+        otel.kind = "server",
+        http.request.method = metrics::method_label(request.method()),
+        http.route = route,
+        http.response.status_code = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
         request_id,
-        status = tracing::field::Empty,
-    )
+    );
+    telemetry::continue_trace(&span, header_str(request, "traceparent"));
+    span
+}
+
+fn header_str<'r>(request: &'r Request, name: &str) -> Option<&'r str> {
+    request.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
 fn record_status<B>(response: &Response<B>, latency: Duration, span: &Span) {
-    span.record("status", response.status().as_u16());
+    let status = response.status();
+    // As i64: tracing-opentelemetry exports a u64 field as text.
+    span.record("http.response.status_code", i64::from(status.as_u16()));
+    // Server spans are errors for 5xx only: a 4xx is the client's.
+    if status.is_server_error() {
+        span.record("otel.status_code", "ERROR");
+    }
     tracing::debug!(latency_ms = latency.as_millis() as u64, "response");
 }
 

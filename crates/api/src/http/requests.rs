@@ -1,7 +1,8 @@
 //! What each request tells the drain: that it is in flight until its whole
 //! response body is sent (an event stream is in flight while it streams),
 //! how it ended relative to the shutdown, and, on HTTP/1.1 once a shutdown
-//! has begun, that its connection closes after this response.
+//! has begun, that its connection closes after this response; and the
+//! HTTP metrics, which count the same requests.
 //!
 //! One layer rather than three because all of it hangs on the same guard,
 //! which lives in the response body: a response future that completes says
@@ -11,6 +12,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request};
@@ -21,7 +23,7 @@ use hyper::body::{Frame, SizeHint};
 use shutdown::{Counts, ShutdownHandle};
 use tower::{Layer, Service};
 
-use crate::metrics::{self, Metrics};
+use crate::metrics::{self, HttpMetrics};
 
 /// Shared by every request and by the shutdown hooks.
 #[derive(Debug)]
@@ -29,7 +31,7 @@ pub struct RequestTracker {
     in_flight: AtomicU64,
     forcing: AtomicBool,
     shutdown: ShutdownHandle,
-    metrics: Metrics,
+    metrics: HttpMetrics,
     /// The drain hook's counts: `requests_in_flight` at the signal, and
     /// `requests_drained`, every request that ended normally after it.
     pub drain_counts: Counts,
@@ -38,7 +40,7 @@ pub struct RequestTracker {
 }
 
 impl RequestTracker {
-    pub fn new(shutdown: ShutdownHandle, metrics: Metrics) -> Arc<Self> {
+    pub fn new(shutdown: ShutdownHandle, metrics: HttpMetrics) -> Arc<Self> {
         Arc::new(Self {
             in_flight: AtomicU64::new(0),
             forcing: AtomicBool::new(false),
@@ -58,21 +60,29 @@ impl RequestTracker {
         self.forcing.store(true, Ordering::SeqCst);
     }
 
-    fn start(self: &Arc<Self>) -> InFlightGuard {
+    fn start(self: &Arc<Self>, method: &'static str) -> InFlightGuard {
         self.in_flight.fetch_add(1, Ordering::SeqCst);
-        InFlightGuard(self.clone())
+        self.metrics.request_started(method);
+        InFlightGuard {
+            tracker: self.clone(),
+            method,
+        }
     }
 }
 
 /// Dropped when the response body has been sent, or when the request is
 /// abandoned (client gone, connection forced closed).
 #[derive(Debug)]
-struct InFlightGuard(Arc<RequestTracker>);
+struct InFlightGuard {
+    tracker: Arc<RequestTracker>,
+    method: &'static str,
+}
 
 impl Drop for InFlightGuard {
     fn drop(&mut self) {
-        let tracker = &self.0;
+        let tracker = &self.tracker;
         tracker.in_flight.fetch_sub(1, Ordering::SeqCst);
+        tracker.metrics.request_ended(self.method);
         if tracker.forcing.load(Ordering::SeqCst) {
             tracker.cancel_counts.add("requests_forced", 1);
         } else if tracker.shutdown.is_shutting_down() {
@@ -115,9 +125,10 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        let guard = self.tracker.start();
+        let method = metrics::method_label(request.method());
+        let guard = self.tracker.start(method);
+        let started = Instant::now();
         let tracker = self.tracker.clone();
-        let method = request.method().clone();
         let route = request.extensions().get::<MatchedPath>().cloned();
         // HTTP/2 has no Connection header (GOAWAY does that job), and hyper
         // would strip it.
@@ -133,9 +144,14 @@ where
             let route = route
                 .as_ref()
                 .map_or(metrics::UNMATCHED, MatchedPath::as_str);
+            // The duration covers everything below this layer: load
+            // shedding, limits, the timeout and the handler, up to the
+            // response head. Not the body: an event stream would otherwise
+            // count minutes of streaming as latency. Not what runs above
+            // (the trace span, request ids), nor reading the request head.
             tracker
                 .metrics
-                .record_response(&method, route, response.status().as_u16());
+                .responded(method, route, response.status().as_u16(), started.elapsed());
             Ok(response.map(|body| {
                 Body::new(GuardedBody {
                     inner: body,

@@ -46,7 +46,9 @@ pub async fn create_order(
 ) -> Result<Response, ApiError> {
     let key = idempotency_key(&headers)?;
     order.validate()?;
-    match orders::create(&state.pool, &order, key).await? {
+    // The job's span continues this request's trace (see `http::layers`).
+    let traceparent = telemetry::current_traceparent();
+    match orders::create(&state.pool, &order, key, traceparent).await? {
         Created::New(order) => {
             let location = HeaderValue::try_from(format!("/v1/orders/{}", order.id))
                 .map_err(|_| ApiError::from_status(StatusCode::INTERNAL_SERVER_ERROR))?;

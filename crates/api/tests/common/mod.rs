@@ -62,18 +62,23 @@ pub async fn start_on(db: TestDb, env: &[(&str, &str)]) -> Api {
 
 /// The counts of the hook `name` in `phase` of a `shutdown report`.
 pub fn hook_counts<'r>(report: &'r Value, phase: &str, name: &str) -> &'r Value {
+    &hook(report, phase, name)["counts"]
+}
+
+/// The hook `name` in `phase` of a `shutdown report`: its outcome, counts…
+pub fn hook<'r>(report: &'r Value, phase: &str, name: &str) -> &'r Value {
     let phase = report["phases"]
         .as_array()
         .unwrap()
         .iter()
         .find(|p| p["phase"] == phase)
         .unwrap_or_else(|| panic!("no {phase} phase in {report}"));
-    &phase["hooks"]
+    phase["hooks"]
         .as_array()
         .unwrap()
         .iter()
         .find(|h| h["name"] == name)
-        .unwrap_or_else(|| panic!("no {name} hook in {phase}"))["counts"]
+        .unwrap_or_else(|| panic!("no {name} hook in {phase}"))
 }
 
 /// Asserts the one error shape and returns its `error` object.
@@ -96,4 +101,21 @@ pub async fn error_of(response: reqwest::Response, status: u16, code: &str) -> V
     );
     assert_eq!(body.as_object().unwrap().len(), 1, "only `error`: {body}");
     error
+}
+
+/// The value of the sample `name` in a Prometheus text exposition whose
+/// labels include every one of `labels`, if there is one.
+pub fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let (series_name, series_labels) = series.split_once('{').unwrap_or((series, ""));
+            (series_name == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| series_labels.contains(&format!("{k}=\"{v}\""))))
+            .then(|| value.parse().ok())?
+        })
+        .next()
 }
