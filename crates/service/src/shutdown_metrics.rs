@@ -6,12 +6,19 @@
 use opentelemetry::KeyValue;
 use shutdown::{Outcome, Shutdown};
 
+/// Seconds, from a phase with nothing to do to a grace period's worth. The
+/// SDK's default bounds (0 to 10 000) are meant for milliseconds.
+const PHASE_DURATION_BOUNDS: [f64; 14] = [
+    0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0,
+];
+
 pub fn record(shutdown: &mut Shutdown) {
     let meter = telemetry::meter("shutdown");
     let duration = meter
         .f64_histogram("shutdown.phase.duration")
         .with_unit("s")
         .with_description("Time spent in each shutdown phase")
+        .with_boundaries(PHASE_DURATION_BOUNDS.to_vec())
         .build();
     let overruns = meter
         .u64_counter("shutdown.phase.overruns")

@@ -15,6 +15,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::tally::Ending;
 
+/// Seconds, from a fast job to one that runs for minutes. The SDK's default
+/// bounds (0 to 10 000) are meant for milliseconds and would put almost every
+/// job into the first bucket.
+const JOB_DURATION_BOUNDS: [f64; 18] = [
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 30.0, 60.0,
+    120.0, 300.0,
+];
+
 #[derive(Debug, Clone)]
 pub struct JobMetrics {
     claimed: Counter<u64>,
@@ -48,6 +56,7 @@ impl JobMetrics {
                 .f64_histogram("queue.job.duration")
                 .with_unit("s")
                 .with_description("Time from claim to the end of an attempt")
+                .with_boundaries(JOB_DURATION_BOUNDS.to_vec())
                 .build(),
         }
     }

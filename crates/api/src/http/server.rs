@@ -36,7 +36,7 @@ use axum::Router;
 use axum::extract::Request;
 use axum::http::Version;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use shutdown::{Counts, Phase, ShutdownHandle};
 use tokio::net::{TcpListener, TcpStream};
@@ -47,9 +47,16 @@ use tower::ServiceExt;
 
 use super::requests::RequestTracker;
 
-/// How long a client may take to send its request head. Guards the accept
-/// loop's connections against slowloris-style clients.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a connection may wait for the next request head: hyper's header
+/// read timeout also times an idle keep-alive connection, so this one number
+/// is both the slowloris guard and the keep-alive idle timeout.
+///
+/// Longer than the idle timeouts of common clients and load balancers
+/// (reqwest and Go 90 s, AWS ALB 60 s), because the side that closes an idle
+/// connection first must be the client: a server-side close can cross a
+/// request already on the wire, and that request fails. hyper's default of
+/// 30 s made exactly that race an everyday event for 90 s clients.
+const KEEP_ALIVE_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The running server, as the shutdown hooks see it.
 #[derive(Debug)]
@@ -60,6 +67,23 @@ pub struct Server {
     /// Cancelled by the cancel phase: drop every connection still open.
     pub force: CancellationToken,
     pub requests: Arc<RequestTracker>,
+}
+
+/// Spawns each HTTP/2 stream on the connections' tracker. hyper runs HTTP/2
+/// streams as tasks of their own; with hyper-util's `TokioExecutor` nothing
+/// would track them, and the cancel phase could end before a cut-off
+/// stream's handler had been dropped and its pooled connection returned.
+#[derive(Debug, Clone)]
+struct TrackedExecutor(TaskTracker);
+
+impl<F> hyper::rt::Executor<F> for TrackedExecutor
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    fn execute(&self, future: F) {
+        self.0.spawn(future);
+    }
 }
 
 /// The tokens each connection watches.
@@ -85,11 +109,11 @@ impl Server {
             cancel_counts: requests.cancel_counts.clone(),
         };
         let connections = TaskTracker::new();
-        let mut builder = auto::Builder::new(TokioExecutor::new());
+        let mut builder = auto::Builder::new(TrackedExecutor(connections.clone()));
         builder
             .http1()
             .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT);
+            .header_read_timeout(KEEP_ALIVE_IDLE_TIMEOUT);
         let accept_loop = tokio::spawn(accept(
             listener,
             app,
@@ -121,7 +145,7 @@ async fn count_in_flight_at_signal(announce: CancellationToken, requests: Arc<Re
 async fn accept(
     listener: TcpListener,
     app: Router,
-    builder: auto::Builder<TokioExecutor>,
+    builder: auto::Builder<TrackedExecutor>,
     signals: Signals,
     connections: TaskTracker,
 ) {
@@ -157,7 +181,7 @@ async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
     app: Router,
-    builder: auto::Builder<TokioExecutor>,
+    builder: auto::Builder<TrackedExecutor>,
     signals: Signals,
 ) {
     let _ = stream.set_nodelay(true);
