@@ -3,9 +3,8 @@
 //! Written here rather than taken from tower-http because tower-http's
 //! `Timeout` polls its timer before the request, so every request registers
 //! with tokio's timer wheel and deregisters again, even one whose response is
-//! ready on the first poll. That cost 2-3 µs of CPU per request in the
-//! benchmark (docs/benchmarks.md), more than any other layer. This one polls
-//! the request first and only arms a timer for a request that has to wait.
+//! ready on the first poll. This one polls the
+//! request first and only arms a timer for a request that has to wait.
 
 use std::task::{Context, Poll};
 use std::time::Duration;
