@@ -41,6 +41,15 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// A 500 that tells the client nothing about the cause; the caller logs it.
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error",
+        )
+    }
+
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
@@ -97,11 +106,7 @@ impl From<sqlx::Error> for ApiError {
             );
         }
         tracing::error!(%error, "database error");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "internal error",
-        )
+        Self::internal()
     }
 }
 

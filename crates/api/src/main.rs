@@ -73,8 +73,8 @@ async fn main() -> ExitCode {
         }
     };
 
-    let drain = handle.phase_started(Phase::StopIntake);
-    let (events, events_listener) = match OrderEvents::listen(&pool, drain.clone()).await {
+    let stop_intake = handle.phase_started(Phase::StopIntake);
+    let (events, events_listener) = match OrderEvents::listen(&pool, stop_intake.clone()).await {
         Ok(listening) => listening,
         Err(error) => {
             tracing::error!(%error, "cannot LISTEN for order events");
@@ -84,7 +84,7 @@ async fn main() -> ExitCode {
     let state = AppState::new(Shared {
         pool: pool.clone(),
         events,
-        drain,
+        stop_intake,
         openapi: routes::openapi::document().into(),
     });
     let limits = Limits {
@@ -122,14 +122,14 @@ async fn main() -> ExitCode {
             Ok(())
         },
     );
-    let drained = connections.clone();
+    let draining = connections.clone();
     shutdown.on_counted(
         Phase::Drain,
         "http requests",
         requests.drain_counts.clone(),
         move |_ctx| async move {
-            drained.close();
-            drained.wait().await;
+            draining.close();
+            draining.wait().await;
             Ok(())
         },
     );

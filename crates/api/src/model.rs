@@ -64,7 +64,7 @@ impl CreateOrder {
     pub fn request_hash(&self) -> String {
         let canonical = serde_json::to_vec(self).unwrap_or_default();
         let digest = Sha256::digest(&canonical);
-        digest.iter().map(|byte| format!("{byte:02x}")).collect()
+        format!("{digest:x}")
     }
 }
 

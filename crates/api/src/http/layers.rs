@@ -133,12 +133,7 @@ fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_default();
     tracing::error!(panic = %message, "handler panicked");
-    ApiError::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "internal",
-        "internal error",
-    )
-    .into_response()
+    ApiError::internal().into_response()
 }
 
 async fn overloaded(error: BoxError) -> ApiError {
@@ -150,9 +145,5 @@ async fn overloaded(error: BoxError) -> ApiError {
         );
     }
     tracing::error!(%error, "middleware error");
-    ApiError::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "internal",
-        "internal error",
-    )
+    ApiError::internal()
 }

@@ -61,7 +61,7 @@ pub async fn order_events(
         changes,
         listening: true,
         poll,
-        drain: state.drain.clone(),
+        stop_intake: state.stop_intake.clone(),
         first: Some(order),
         last: OrderStatus::Pending,
         done: false,
@@ -77,7 +77,7 @@ struct Watch {
     /// False once the listener is gone; polling carries on alone.
     listening: bool,
     poll: Interval,
-    drain: CancellationToken,
+    stop_intake: CancellationToken,
     first: Option<Order>,
     last: OrderStatus,
     done: bool,
@@ -94,7 +94,7 @@ impl Watch {
         loop {
             tokio::select! {
                 biased;
-                () = self.drain.cancelled() => {
+                () = self.stop_intake.cancelled() => {
                     self.done = true;
                     let hint = Event::default()
                         .retry(RECONNECT_AFTER)

@@ -28,8 +28,9 @@ pub struct AppState(Arc<Shared>);
 pub struct Shared {
     pub pool: PgPool,
     pub events: OrderEvents,
-    /// Cancelled when the drain begins: long-lived responses end.
-    pub drain: CancellationToken,
+    /// Cancelled when intake stops, after the delay: long-lived responses
+    /// end then, so that the drain does not wait on them.
+    pub stop_intake: CancellationToken,
     pub openapi: Bytes,
 }
 
