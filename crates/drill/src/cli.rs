@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::load::LoadConfig;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "drill",
@@ -224,6 +226,32 @@ impl LoadArgs {
         }
         Ok(())
     }
+
+    /// The settings as the report records them.
+    pub fn settings(&self) -> serde_json::Value {
+        serde_json::json!({
+            "rate": self.rate,
+            "duration": humantime::format_duration(self.duration).to_string(),
+            "read_share": self.read_share,
+            "watchers": self.watchers,
+            "request_timeout": humantime::format_duration(self.request_timeout).to_string(),
+            "connections": self.connections,
+            "queue_drain_timeout": humantime::format_duration(self.queue_drain_timeout).to_string(),
+        })
+    }
+
+    /// The load both modes drive; `key_prefix` marks this run's orders.
+    pub fn load_config(&self, key_prefix: &str) -> LoadConfig {
+        LoadConfig {
+            rate: self.rate,
+            duration: self.duration,
+            read_share: self.read_share,
+            watchers: self.watchers,
+            request_timeout: self.request_timeout,
+            connections: self.connections,
+            key_prefix: key_prefix.to_owned(),
+        }
+    }
 }
 
 impl LocalArgs {
@@ -265,6 +293,27 @@ impl LocalArgs {
             .clone()
             .unwrap_or_else(|| default_binary("worker"))
     }
+
+    pub fn settings(&self) -> serde_json::Value {
+        let human = |d: Duration| humantime::format_duration(d).to_string();
+        let mut settings = self.load.settings();
+        settings["local"] = serde_json::json!({
+            "api_replicas": self.api_replicas,
+            "worker_replicas": self.worker_replicas,
+            "rollouts": self.rollouts,
+            "max_surge": self.max_surge,
+            "max_unavailable": self.max_unavailable,
+            "min_ready": human(self.min_ready),
+            "propagation_delay": human(self.propagation_delay),
+            "pre_stop": human(self.pre_stop),
+            "termination_grace_period": human(self.termination_grace_period),
+            "drain_delay": human(self.drain_delay),
+            "shutdown_mode": self.shutdown_mode.env_value(),
+            "work_time": human(self.work_time),
+            "queue_lease": human(self.queue_lease),
+        });
+        settings
+    }
 }
 
 impl ExternalArgs {
@@ -293,44 +342,6 @@ pub fn default_binary(name: &str) -> PathBuf {
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
     target.join("debug").join(name)
-}
-
-impl LoadArgs {
-    /// The settings as the report records them.
-    pub fn settings(&self) -> serde_json::Value {
-        serde_json::json!({
-            "rate": self.rate,
-            "duration": humantime::format_duration(self.duration).to_string(),
-            "read_share": self.read_share,
-            "watchers": self.watchers,
-            "request_timeout": humantime::format_duration(self.request_timeout).to_string(),
-            "connections": self.connections,
-            "queue_drain_timeout": humantime::format_duration(self.queue_drain_timeout).to_string(),
-        })
-    }
-}
-
-impl LocalArgs {
-    pub fn settings(&self) -> serde_json::Value {
-        let human = |d: Duration| humantime::format_duration(d).to_string();
-        let mut settings = self.load.settings();
-        settings["local"] = serde_json::json!({
-            "api_replicas": self.api_replicas,
-            "worker_replicas": self.worker_replicas,
-            "rollouts": self.rollouts,
-            "max_surge": self.max_surge,
-            "max_unavailable": self.max_unavailable,
-            "min_ready": human(self.min_ready),
-            "propagation_delay": human(self.propagation_delay),
-            "pre_stop": human(self.pre_stop),
-            "termination_grace_period": human(self.termination_grace_period),
-            "drain_delay": human(self.drain_delay),
-            "shutdown_mode": self.shutdown_mode.env_value(),
-            "work_time": human(self.work_time),
-            "queue_lease": human(self.queue_lease),
-        });
-        settings
-    }
 }
 
 impl ShutdownMode {

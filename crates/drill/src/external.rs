@@ -1,7 +1,7 @@
 //! `drill load`: the same load and verdict against a real deployment. The
 //! user rolls it (`kubectl rollout restart deployment/api`) while this runs;
-//! the drill sees no pods, so the report has no pod events and the latency
-//! is not split by rollout windows.
+//! the drill sees no pods, so the report has no pod events, no SIGKILL count
+//! and no rollout latency.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -11,8 +11,8 @@ use sqlx::postgres::PgPoolOptions;
 
 use crate::cli::ExternalArgs;
 use crate::finish::{self, RunFacts};
+use crate::load;
 use crate::load::record::Recorder;
-use crate::load::{self, LoadConfig};
 use crate::local::key_prefix;
 use crate::progress::Progress;
 use crate::report::Context;
@@ -31,15 +31,7 @@ pub async fn run(args: ExternalArgs) -> anyhow::Result<bool> {
     let timeline = Timeline::new(Instant::now());
     let recorder = Arc::new(Recorder::default());
     let progress = Progress::start(args.load.duration, timeline.clone(), recorder.clone(), None);
-    let config = LoadConfig {
-        rate: args.load.rate,
-        duration: args.load.duration,
-        read_share: args.load.read_share,
-        watchers: args.load.watchers,
-        request_timeout: args.load.request_timeout,
-        connections: args.load.connections,
-        key_prefix: key_prefix.clone(),
-    };
+    let config = args.load.load_config(&key_prefix);
     let target = args.target.trim_end_matches('/').to_owned();
     load::run(target.clone(), config, timeline.clone(), recorder.clone()).await?;
     progress.finish();
@@ -52,7 +44,9 @@ pub async fn run(args: ExternalArgs) -> anyhow::Result<bool> {
         key_prefix,
         queue_drained,
         load_seconds: args.load.duration.as_secs_f64(),
-        pods_sigkilled: 0,
+        pods_sigkilled: None,
+        pods_exited_nonzero: None,
+        rollouts_outlasting_load: Vec::new(),
         context: Context {
             mode: "external".to_owned(),
             settings,

@@ -19,7 +19,9 @@ pub struct RunFacts {
     pub key_prefix: String,
     pub queue_drained: bool,
     pub load_seconds: f64,
-    pub pods_sigkilled: u64,
+    pub pods_sigkilled: Option<u64>,
+    pub pods_exited_nonzero: Option<u64>,
+    pub rollouts_outlasting_load: Vec<u32>,
     pub context: Context,
 }
 
@@ -58,6 +60,8 @@ pub async fn judge_and_report(
         db: db::check(pool, &facts.key_prefix, &acknowledged).await?,
         queue_drained: facts.queue_drained,
         pods_sigkilled: facts.pods_sigkilled,
+        pods_exited_nonzero: facts.pods_exited_nonzero,
+        rollouts_outlasting_load: facts.rollouts_outlasting_load,
     };
     let judged = verdict::judge(&evidence);
     let mut context = facts.context;

@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use sqlx::postgres::PgPoolOptions;
 
-use crate::cli::LocalArgs;
+use crate::cli::{LocalArgs, ShutdownMode};
 use crate::finish::{self, RunFacts};
+use crate::load;
 use crate::load::record::Recorder;
-use crate::load::{self, LoadConfig};
 use crate::pod::{PodIps, PodTemplate, Role, Termination};
 use crate::progress::Progress;
 use crate::proxy::{Endpoints, Proxy};
@@ -99,23 +99,29 @@ pub async fn run(args: LocalArgs) -> anyhow::Result<bool> {
     let load_started = Instant::now();
     let load = tokio::spawn(load::run(
         format!("http://{}", proxy.addr()),
-        load_config(&args, &key_prefix),
+        args.load.load_config(&key_prefix),
         timeline.clone(),
         recorder.clone(),
     ));
     let rolled = async {
+        let mut rollout_ends = Vec::new();
         for k in 1..=args.rollouts {
             let at = load_started + args.load.duration * k / (args.rollouts + 1);
             tokio::time::sleep_until(at.into()).await;
             progress.note(&format!("drill: rollout {k} of {} begins", args.rollouts));
             tokio::try_join!(api.rollout(), worker.rollout())?;
+            rollout_ends.push((k, Instant::now()));
         }
-        anyhow::Ok(())
+        anyhow::Ok(rollout_ends)
     }
     .await;
-    load.await.context("the load panicked")??;
+    let load_ended = load.await.context("the load panicked")??;
     progress.finish();
-    rolled?;
+    let rollouts_outlasting_load = rolled?
+        .into_iter()
+        .filter(|&(_, ended)| ended > load_ended)
+        .map(|(k, _)| k)
+        .collect();
 
     let queue_drained =
         finish::wait_for_queue(&pool, &key_prefix, args.load.queue_drain_timeout).await?;
@@ -127,7 +133,14 @@ pub async fn run(args: LocalArgs) -> anyhow::Result<bool> {
         key_prefix,
         queue_drained,
         load_seconds: args.load.duration.as_secs_f64(),
-        pods_sigkilled: pods.iter().filter(|pod| pod.sigkilled).count() as u64,
+        pods_sigkilled: Some(pods.iter().filter(|pod| pod.sigkilled).count() as u64),
+        pods_exited_nonzero: match args.shutdown_mode {
+            ShutdownMode::Graceful => {
+                Some(pods.iter().filter(|pod| pod.code != Some(0)).count() as u64)
+            }
+            ShutdownMode::Immediate => None,
+        },
+        rollouts_outlasting_load,
         context: Context {
             mode: format!("local, {}", args.shutdown_mode.env_value()),
             settings: args.settings(),
@@ -145,18 +158,6 @@ pub async fn run(args: LocalArgs) -> anyhow::Result<bool> {
 pub fn key_prefix() -> String {
     let id = uuid::Uuid::new_v4().simple().to_string();
     format!("drill-{}-", &id[..12])
-}
-
-pub fn load_config(args: &LocalArgs, key_prefix: &str) -> LoadConfig {
-    LoadConfig {
-        rate: args.load.rate,
-        duration: args.load.duration,
-        read_share: args.load.read_share,
-        watchers: args.load.watchers,
-        request_timeout: args.load.request_timeout,
-        connections: args.load.connections,
-        key_prefix: key_prefix.to_owned(),
-    }
 }
 
 /// The environment a Deployment would set. The shutdown budget follows the

@@ -93,11 +93,8 @@ impl Pod {
         ip: IpAddr,
         database_url: &str,
     ) -> anyhow::Result<Self> {
-        let ops = free_addr(ip)?;
-        let traffic = match template.role {
-            Role::Api => Some(free_addr(ip)?),
-            Role::Worker => None,
-        };
+        let [ops, traffic] = free_addrs(ip)?;
+        let traffic = (template.role == Role::Api).then_some(traffic);
         let log_path = template.log_dir.join(format!("{name}.log"));
         let log = File::create(&log_path)
             .with_context(|| format!("cannot create {}", log_path.display()))?;
@@ -175,11 +172,17 @@ impl Pod {
         let status = match timeout_at(deadline, self.child.wait()).await {
             Ok(status) => status,
             Err(_) => {
-                sigkilled = self.signal(Signal::SIGKILL);
+                // A process that exited on its own just now is a zombie that
+                // a SIGKILL still "reaches"; only its exit status tells.
+                self.signal(Signal::SIGKILL);
+                let status = self.child.wait().await;
+                sigkilled = status
+                    .as_ref()
+                    .is_ok_and(|status| status.signal() == Some(Signal::SIGKILL as i32));
                 if sigkilled {
                     timeline.pod_event(&self.name, PodEventKind::Sigkill);
                 }
-                self.child.wait().await
+                status
             }
         };
         let (code, signal) = status.as_ref().map_or((None, None), split_status);
@@ -194,7 +197,8 @@ impl Pod {
         }
     }
 
-    /// False when the process is already gone.
+    /// False when the process has been reaped already; a zombie still
+    /// takes the signal, to no effect.
     fn signal(&self, signal: Signal) -> bool {
         let Some(pid) = self.child.id().and_then(|id| i32::try_from(id).ok()) else {
             return false;
@@ -207,9 +211,12 @@ fn split_status(status: &ExitStatus) -> (Option<i32>, Option<i32>) {
     (status.code(), status.signal())
 }
 
-/// A port nobody on `ip` listens on right now. The pod binds it a moment
-/// later; each pod has its own address, so nothing else races for it.
-fn free_addr(ip: IpAddr) -> anyhow::Result<SocketAddr> {
-    let listener = TcpListener::bind((ip, 0)).with_context(|| format!("cannot bind {ip}"))?;
-    Ok(listener.local_addr()?)
+/// Two ports nobody on `ip` listens on right now. The pod binds them a
+/// moment later; each pod has its own address, so nothing else races for
+/// them. Both listeners are held until both ports are picked, or the second
+/// bind could be handed the port the first one just released.
+fn free_addrs(ip: IpAddr) -> anyhow::Result<[SocketAddr; 2]> {
+    let bind = || TcpListener::bind((ip, 0)).with_context(|| format!("cannot bind {ip}"));
+    let listeners = [bind()?, bind()?];
+    Ok([listeners[0].local_addr()?, listeners[1].local_addr()?])
 }

@@ -28,6 +28,10 @@ use tokio_util::sync::CancellationToken;
 /// than any client's request timeout.
 const BACKEND_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The pause after a failed accept (out of file descriptors, say), as the
+/// api's own accept loop takes: retrying at once would only spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
 /// The ready endpoints of a Service, shared by the rollout (which adds and
 /// removes them) and the proxy (which picks from them).
 #[derive(Debug, Clone, Default)]
@@ -148,8 +152,11 @@ async fn accept(
             () = stop.cancelled() => return,
             accepted = listener.accept() => match accepted {
                 Ok((client, _)) => client,
-                // Out of file descriptors and the like: keep serving.
-                Err(_) => continue,
+                Err(error) => {
+                    eprintln!("drill: warning: the proxy cannot accept: {error}");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    continue;
+                }
             },
         };
         counters.accepted.fetch_add(1, Ordering::Relaxed);

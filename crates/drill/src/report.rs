@@ -39,15 +39,19 @@ pub struct Report {
     pub jobs_stuck: u64,
     pub jobs_discarded: u64,
     pub queue_drained: bool,
-    pub pods_sigkilled: u64,
+    /// Null, not 0, where the drill sees no pods (external mode): a zero
+    /// would read as checked.
+    pub pods_sigkilled: Option<u64>,
     pub p50_steady_ms: f64,
     pub p99_steady_ms: f64,
     pub max_steady_ms: f64,
-    pub p50_rollout_ms: f64,
-    pub p99_rollout_ms: f64,
-    pub max_rollout_ms: f64,
+    /// The rollout latencies are null when no request was due inside a
+    /// rollout window, for the same reason.
+    pub p50_rollout_ms: Option<f64>,
+    pub p99_rollout_ms: Option<f64>,
+    pub max_rollout_ms: Option<f64>,
     pub latency_steady: Latency,
-    pub latency_rollout: Latency,
+    pub latency_rollout: Option<Latency>,
     pub settings: serde_json::Value,
     pub proxy: Option<ProxyStats>,
     pub pods: Vec<PodExit>,
@@ -114,9 +118,9 @@ impl Report {
             p50_steady_ms: tally.steady.p50_ms,
             p99_steady_ms: tally.steady.p99_ms,
             max_steady_ms: tally.steady.max_ms,
-            p50_rollout_ms: tally.rollout.p50_ms,
-            p99_rollout_ms: tally.rollout.p99_ms,
-            max_rollout_ms: tally.rollout.max_ms,
+            p50_rollout_ms: tally.rollout.map(|l| l.p50_ms),
+            p99_rollout_ms: tally.rollout.map(|l| l.p99_ms),
+            max_rollout_ms: tally.rollout.map(|l| l.max_ms),
             latency_steady: tally.steady,
             latency_rollout: tally.rollout,
             settings: context.settings,
@@ -137,6 +141,13 @@ impl Report {
     pub fn summary(&self) -> String {
         let f = &self.failures;
         let pods_unclean = self.pods.iter().filter(|p| p.code != Some(0)).count();
+        let (pods_stopped, pods_unclean) = match self.pods_sigkilled {
+            Some(sigkilled) => (
+                format!("{} / {sigkilled}", self.pods.len()),
+                pods_unclean.to_string(),
+            ),
+            None => (NOT_MEASURED.to_owned(), NOT_MEASURED.to_owned()),
+        };
         let rows: Vec<(&str, String)> = vec![
             ("mode", self.mode.clone()),
             ("requests sent", self.requests_total.to_string()),
@@ -173,13 +184,15 @@ impl Report {
                 "jobs stuck / discarded",
                 format!("{} / {}", self.jobs_stuck, self.jobs_discarded),
             ),
-            (
-                "pods stopped / SIGKILLed",
-                format!("{} / {}", self.pods.len(), self.pods_sigkilled),
-            ),
-            ("pods exiting non-zero", pods_unclean.to_string()),
+            ("pods stopped / SIGKILLed", pods_stopped),
+            ("pods exiting non-zero", pods_unclean),
             ("steady p50 / p99 / max", latency(&self.latency_steady)),
-            ("rollout p50 / p99 / max", latency(&self.latency_rollout)),
+            (
+                "rollout p50 / p99 / max",
+                self.latency_rollout
+                    .as_ref()
+                    .map_or_else(|| NOT_MEASURED.to_owned(), latency),
+            ),
             ("verdict", self.verdict.to_uppercase()),
         ];
         let width = rows.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
@@ -203,6 +216,9 @@ impl Report {
         out
     }
 }
+
+/// What the summary shows for a field the report has as null.
+const NOT_MEASURED: &str = "n/a";
 
 fn latency(latency: &Latency) -> String {
     format!(

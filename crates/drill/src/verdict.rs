@@ -67,7 +67,10 @@ pub struct Tally {
     /// Creates retried (with the same key) after a connection failure.
     pub creates_retried: u64,
     pub steady: Latency,
-    pub rollout: Latency,
+    /// `None` when no request was due inside a rollout window (external
+    /// mode sees no rollouts): an empty histogram's zeros would read as
+    /// measured.
+    pub rollout: Option<Latency>,
 }
 
 /// A histogram from 1 µs to an hour at 3 significant digits.
@@ -106,7 +109,7 @@ pub fn tally(records: &[Record], windows: &[Window]) -> Tally {
     tally.requests_failed = tally.failures.total();
     tally.requests_succeeded = tally.requests_total - tally.requests_failed;
     tally.steady = Latency::of(&steady);
-    tally.rollout = Latency::of(&rollout);
+    tally.rollout = (!rollout.is_empty()).then(|| Latency::of(&rollout));
     tally
 }
 
@@ -117,7 +120,15 @@ pub struct Evidence {
     pub orders_acknowledged: u64,
     pub db: DbCheck,
     pub queue_drained: bool,
-    pub pods_sigkilled: u64,
+    /// `None` where the drill sees no pods (external mode).
+    pub pods_sigkilled: Option<u64>,
+    /// Pods whose exit code was not 0: their shutdown overran or failed.
+    /// `None` where that is not judged: no pods seen, or the negative
+    /// control, whose pods exit non-zero on purpose.
+    pub pods_exited_nonzero: Option<u64>,
+    /// Rollouts (numbered from 1) still running when the load ended: part of
+    /// them went unloaded, so the run proves less than it seems to.
+    pub rollouts_outlasting_load: Vec<u32>,
 }
 
 impl Evidence {
@@ -136,8 +147,9 @@ pub struct Verdict {
 }
 
 /// Passes only with no failed request, no lost order, every order fulfilled
-/// exactly once, no job left behind and no pod SIGKILLed. A run that sent
-/// nothing proves nothing, so it fails too.
+/// exactly once, no job left behind, no pod SIGKILLed or exiting non-zero
+/// and every rollout under load. A run that sent nothing proves nothing, so
+/// it fails too.
 pub fn judge(evidence: &Evidence) -> Verdict {
     let mut reasons = Vec::new();
     let tally = &evidence.tally;
@@ -169,8 +181,18 @@ pub fn judge(evidence: &Evidence) -> Verdict {
             evidence.db.jobs_stuck
         ));
     }
-    if evidence.pods_sigkilled > 0 {
-        reasons.push(format!("{} pods were SIGKILLed", evidence.pods_sigkilled));
+    if let Some(sigkilled @ 1..) = evidence.pods_sigkilled {
+        reasons.push(format!("{sigkilled} pods were SIGKILLed"));
+    }
+    if let Some(nonzero @ 1..) = evidence.pods_exited_nonzero {
+        reasons.push(format!(
+            "{nonzero} pods exited non-zero: their shutdown overran or failed"
+        ));
+    }
+    for rollout in &evidence.rollouts_outlasting_load {
+        reasons.push(format!(
+            "rollout {rollout} ended after the load: lengthen --duration"
+        ));
     }
     Verdict {
         pass: reasons.is_empty(),

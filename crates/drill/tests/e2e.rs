@@ -162,6 +162,17 @@ async fn the_default_drill_passes() {
         drill.output
     );
     assert_eq!(report["rollout_windows"].as_array().unwrap().len(), 2);
+    // Every shutdown finished within its budget, on its own.
+    assert!(
+        report["pods"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|pod| pod["code"] == 0 && pod["sigkilled"] == false),
+        "{}",
+        drill.output
+    );
+    assert!(report["p99_rollout_ms"].is_f64(), "{}", drill.output);
     // max_unavailable = 0: the Service never had fewer than 2 endpoints.
     assert!(
         fewest_endpoints_during_the_run(report, 2) >= 2,

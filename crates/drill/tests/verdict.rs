@@ -35,7 +35,9 @@ fn clean() -> Evidence {
             ..DbCheck::default()
         },
         queue_drained: true,
-        pods_sigkilled: 0,
+        pods_sigkilled: Some(0),
+        pods_exited_nonzero: Some(0),
+        rollouts_outlasting_load: Vec::new(),
     }
 }
 
@@ -78,22 +80,22 @@ fn latency_is_split_by_whether_the_request_was_due_inside_a_rollout() {
     records.push(record(1500.0, 60_000, Op::Watch, Outcome::Ok));
     let tally = tally(&records, &[window(1000.0, 2000.0)]);
     assert_eq!(tally.steady.requests, 100);
-    assert_eq!(tally.rollout.requests, 10);
+    let rollout = tally.rollout.expect("requests were due inside the window");
+    assert_eq!(rollout.requests, 10);
     assert!(
         (tally.steady.p99_ms - 10.0).abs() < 0.1,
         "{:?}",
         tally.steady
     );
-    assert!(
-        (tally.rollout.p50_ms - 500.0).abs() < 1.0,
-        "{:?}",
-        tally.rollout
-    );
-    assert!(
-        (tally.rollout.max_ms - 500.0).abs() < 1.0,
-        "{:?}",
-        tally.rollout
-    );
+    assert!((rollout.p50_ms - 500.0).abs() < 1.0, "{rollout:?}");
+    assert!((rollout.max_ms - 500.0).abs() < 1.0, "{rollout:?}");
+}
+
+#[test]
+fn without_a_request_inside_a_rollout_its_latency_is_not_a_number() {
+    let records = [record(0.0, 10, Op::Read, Outcome::Ok)];
+    assert_eq!(tally(&records, &[]).rollout, None);
+    assert_eq!(tally(&records, &[window(1000.0, 2000.0)]).rollout, None);
 }
 
 #[test]
@@ -158,10 +160,44 @@ fn a_stuck_queue_fails_the_run() {
 #[test]
 fn a_sigkilled_pod_fails_the_run() {
     let mut evidence = clean();
-    evidence.pods_sigkilled = 1;
+    evidence.pods_sigkilled = Some(1);
     let verdict = judge(&evidence);
     assert!(!verdict.pass);
     assert!(verdict.reasons.iter().any(|r| r.contains("SIGKILL")));
+}
+
+#[test]
+fn a_pod_exiting_non_zero_fails_a_graceful_run() {
+    let mut evidence = clean();
+    evidence.pods_exited_nonzero = Some(1);
+    let verdict = judge(&evidence);
+    assert!(!verdict.pass);
+    assert_eq!(
+        verdict.reasons,
+        ["1 pods exited non-zero: their shutdown overran or failed"]
+    );
+}
+
+#[test]
+fn pod_exits_that_were_not_judged_do_not_count() {
+    // External mode sees no pods; the negative control's exit non-zero.
+    let mut evidence = clean();
+    evidence.pods_sigkilled = None;
+    evidence.pods_exited_nonzero = None;
+    let verdict = judge(&evidence);
+    assert!(verdict.pass, "{:?}", verdict.reasons);
+}
+
+#[test]
+fn a_rollout_that_outlasts_the_load_fails_the_run() {
+    let mut evidence = clean();
+    evidence.rollouts_outlasting_load = vec![2];
+    let verdict = judge(&evidence);
+    assert!(!verdict.pass);
+    assert_eq!(
+        verdict.reasons,
+        ["rollout 2 ended after the load: lengthen --duration"]
+    );
 }
 
 #[test]

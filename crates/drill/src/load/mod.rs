@@ -38,13 +38,14 @@ pub struct LoadConfig {
 }
 
 /// Runs the load against `base` (`http://host:port`) until the schedule
-/// ends and every request sent has its outcome.
+/// ends and every request sent has its outcome. Returns when the schedule
+/// ended: after it no request falls due, so nothing after it is under load.
 pub async fn run(
     base: String,
     config: LoadConfig,
     timeline: Timeline,
     recorder: Arc<Recorder>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Instant> {
     let api = Api {
         http: Api::client(config.connections)?,
         base,
@@ -85,7 +86,7 @@ pub async fn run(
     requests.wait().await;
     stop_watching.cancel();
     watchers.join_all().await;
-    Ok(())
+    Ok(schedule.start + schedule.duration)
 }
 
 async fn one_request(

@@ -37,8 +37,10 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// Failures where the request may never have reached the server, the
-    /// only ones a create is retried after (with the same Idempotency-Key).
+    /// The failures a create is retried after. A reset may come after the
+    /// server got the request and even stored the order; the retry is safe
+    /// because it reuses the Idempotency-Key, so the API answers with that
+    /// order instead of creating a second.
     pub fn is_connection_failure(self) -> bool {
         matches!(self, Self::Refused | Self::Reset)
     }
