@@ -12,7 +12,6 @@ use futures::StreamExt;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use nix::sys::signal::Signal;
-use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -205,15 +204,7 @@ async fn http2_clients_get_goaway_and_their_open_stream_completes() {
 async fn an_open_event_stream_ends_with_a_retry_hint_and_does_not_hold_the_exit() {
     let mut api = start(&[("SHUTDOWN_DRAIN_DELAY", "500ms")]).await;
     let client = reqwest::Client::new();
-    let order: Value = client
-        .post(format!("{}/v1/orders", api.base))
-        .json(&json!({"customer_id": "c", "items": [{"sku": "s", "qty": 1}]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let order = api.create_order(&client).await;
     let events = client
         .get(format!(
             "{}/v1/orders/{}/events",

@@ -10,11 +10,7 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use common::{error_of, start};
-
-fn order_body() -> Value {
-    json!({"customer_id": "c-1", "items": [{"sku": "sku-1", "qty": 2}]})
-}
+use common::{error_of, order_body, start};
 
 async fn count(pool: &PgPool, sql: &'static str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
@@ -149,15 +145,7 @@ async fn a_reused_key_with_another_body_is_refused() {
 async fn the_event_stream_follows_the_order_to_fulfilled_and_ends() {
     let api = start(&[]).await;
     let client = reqwest::Client::new();
-    let order: Value = client
-        .post(format!("{}/v1/orders", api.base))
-        .json(&order_body())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let order = api.create_order(&client).await;
     let id = order["id"].as_str().unwrap().to_owned();
     let response = client
         .get(format!("{}/v1/orders/{id}/events", api.base))

@@ -135,14 +135,8 @@ impl Deployment {
     /// Scales to zero: every pod is stopped the way a rollout stops one.
     pub async fn delete(&mut self) {
         let mut terminating = JoinSet::new();
-        for pod in self.pods.drain(..) {
-            terminating.spawn(terminate(
-                pod,
-                self.strategy,
-                self.endpoints.clone(),
-                self.cluster.timeline.clone(),
-                self.exits.clone(),
-            ));
+        for pod in mem::take(&mut self.pods) {
+            terminating.spawn(self.terminate(pod));
         }
         terminating.join_all().await;
     }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 use tokio::process::Command;
 
-use crate::children::{Child, Signals, exit_code, run_forwarding};
+use crate::children::{Child, Signals, exit_code};
 use crate::pg::{DataDir, Database};
 use crate::workspace;
 
@@ -39,12 +39,7 @@ pub async fn run(signals: &mut Signals) -> anyhow::Result<u8> {
             .await?;
     migrate(database.url()).await?;
 
-    let build = run_forwarding(
-        "build",
-        workspace::cargo().args(["build", "--bin", "api", "--bin", "worker"]),
-        signals,
-    )
-    .await?;
+    let build = workspace::build_bins(&["api", "worker"], signals).await?;
     if build != 0 {
         return Ok(build);
     }

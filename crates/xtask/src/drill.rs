@@ -5,21 +5,15 @@
 
 use tokio::process::Command;
 
-use crate::children::{Signals, run_forwarding};
-use crate::pg::{DataDir, Database};
+use crate::children::Signals;
+use crate::with_db::run_with_database;
 use crate::workspace;
 
 pub async fn run(extra_args: &[String], signals: &mut Signals) -> anyhow::Result<u8> {
-    let build = run_forwarding(
-        "build",
-        workspace::cargo().args(["build", "--bin", "api", "--bin", "worker", "--bin", "drill"]),
-        signals,
-    )
-    .await?;
+    let build = workspace::build_bins(&["api", "worker", "drill"], signals).await?;
     if build != 0 {
         return Ok(build);
     }
-    let database = Database::from_env_or_start(DataDir::Throwaway).await?;
     let bin = workspace::target_dir().join("debug");
     let mut drill = Command::new(bin.join("drill"));
     drill
@@ -29,9 +23,6 @@ pub async fn run(extra_args: &[String], signals: &mut Signals) -> anyhow::Result
         .arg(bin.join("api"))
         .arg("--worker-bin")
         .arg(bin.join("worker"))
-        .args(extra_args)
-        .env("DATABASE_URL", database.url());
-    let code = run_forwarding("drill", &mut drill, signals).await;
-    database.stop()?;
-    code
+        .args(extra_args);
+    run_with_database("drill", &mut drill, signals).await
 }

@@ -13,7 +13,7 @@ use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
 use sqlx::PgPool;
-use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::broadcast;
 use tokio::time::{Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -59,7 +59,6 @@ pub async fn order_events(
         id,
         pool: state.pool.clone(),
         changes,
-        listening: true,
         poll,
         stop_intake: state.stop_intake.clone(),
         first: Some(order),
@@ -74,8 +73,6 @@ struct Watch {
     id: Uuid,
     pool: PgPool,
     changes: broadcast::Receiver<Uuid>,
-    /// False once the listener is gone; polling carries on alone.
-    listening: bool,
     poll: Interval,
     stop_intake: CancellationToken,
     first: Option<Order>,
@@ -101,15 +98,13 @@ impl Watch {
                         .comment("server draining, reconnect");
                     return Some((Ok(hint), self));
                 }
-                changed = self.changes.recv(), if self.listening => match changed {
-                    Ok(id) if id != self.id => continue,
-                    Err(RecvError::Closed) => {
-                        self.listening = false;
+                // Ours, or missed some (lagged): re-read either way. The
+                // channel never closes: its sender lives in the app state.
+                changed = self.changes.recv() => {
+                    if matches!(changed, Ok(id) if id != self.id) {
                         continue;
                     }
-                    // Ours, or missed some (lagged): re-read either way.
-                    _ => {}
-                },
+                }
                 _ = self.poll.tick() => {}
             }
             match orders::find(&self.pool, self.id).await {

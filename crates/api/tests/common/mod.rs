@@ -6,10 +6,15 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use testkit::{Service, TestDb, free_addr};
 
 pub const API: &str = env!("CARGO_BIN_EXE_api");
+
+/// A valid order.
+pub fn order_body() -> Value {
+    json!({"customer_id": "c-1", "items": [{"sku": "sku-1", "qty": 2}]})
+}
 
 #[derive(Debug)]
 pub struct Api {
@@ -118,4 +123,18 @@ pub fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
             .then(|| value.parse().ok())?
         })
         .next()
+}
+
+impl Api {
+    /// Creates an order for a test that only needs one to exist.
+    pub async fn create_order(&self, client: &reqwest::Client) -> Value {
+        let response = client
+            .post(format!("{}/v1/orders", self.base))
+            .json(&order_body())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        response.json().await.unwrap()
+    }
 }
