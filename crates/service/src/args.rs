@@ -76,7 +76,7 @@ impl ShutdownArgs {
             Err(error) => crate::exit::bad_config(error),
         };
         if self.shutdown_mode == ShutdownMode::Immediate {
-            tokio::spawn(crate::exit::on_first_signal_exit_at_once());
+            crate::exit::exit_at_once_on_first_signal();
         }
         shutdown
     }

@@ -24,7 +24,12 @@ pub fn finish(report: &Report) -> ExitCode {
 /// with the status a process without a handler would show (128 + signal).
 /// Tokio delivers each signal to every listener, so the coordinator's own
 /// handler does not get in the way.
-pub async fn on_first_signal_exit_at_once() {
+///
+/// The listeners are registered here, before this returns, not in the
+/// spawned task: a task is first polled some time later, and a signal that
+/// came in between would reach only the coordinator, which would then drain
+/// gracefully, the opposite of what the switch is for.
+pub fn exit_at_once_on_first_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::terminate()),
@@ -32,10 +37,12 @@ pub async fn on_first_signal_exit_at_once() {
     ) else {
         return;
     };
-    let code = tokio::select! {
-        _ = term.recv() => 143,
-        _ = int.recv() => 130,
-    };
-    eprintln!("SHUTDOWN_MODE=immediate: exiting at once with {code}");
-    std::process::exit(code);
+    tokio::spawn(async move {
+        let code = tokio::select! {
+            _ = term.recv() => 143,
+            _ = int.recv() => 130,
+        };
+        eprintln!("SHUTDOWN_MODE=immediate: exiting at once with {code}");
+        std::process::exit(code);
+    });
 }
