@@ -8,11 +8,12 @@ mod flush;
 mod logs;
 mod otel;
 mod propagation;
+mod span_fields;
 
 pub use flush::FlushError;
 pub use logs::{LogFormat, LogReload, LogsError};
 pub use otel::{Otel, OtelError};
-pub use propagation::{continue_trace, current_traceparent};
+pub use propagation::{continue_trace, current_traceparent, record_response_status};
 
 /// Everything [`init`] installed.
 #[derive(Debug, Clone)]

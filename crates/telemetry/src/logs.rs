@@ -13,6 +13,8 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Registry, reload};
 
+use crate::span_fields::SpanFieldsJson;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LogFormat {
     /// One JSON object per line on stdout, for log shippers.
@@ -84,6 +86,7 @@ pub(crate) fn init_logs(
                     .flatten_event(true)
                     .with_current_span(true)
                     .with_span_list(false)
+                    .fmt_fields(SpanFieldsJson)
                     .with_writer(std::io::stdout),
             )
             .try_init(),

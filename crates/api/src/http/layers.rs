@@ -46,10 +46,9 @@ pub fn apply(router: Router, limits: Limits, requests: Arc<RequestTracker>) -> R
             )
             .layer(PropagateRequestIdLayer::x_request_id())
             .layer(TrackRequestsLayer(requests))
-            // Typed: the body is what CatchPanic below hands up.
-            .layer(axum::middleware::map_response(
-                one_error_shape::<UnsyncBoxBody<Bytes, BoxError>>,
-            ))
+            // tower's, not axum's `map_response`: axum's boxes every
+            // response future, for an async function this does not need.
+            .map_response(one_error_shape::<UnsyncBoxBody<Bytes, BoxError>>)
             .layer(CatchPanicLayer::custom(panic_response))
             .layer(HandleErrorLayer::new(overloaded))
             // Shed at once rather than queue: a queued request would only
@@ -79,10 +78,8 @@ fn request_span(request: &Request) -> Span {
     let span = tracing::info_span!(
         "request",
         otel.kind = "server",
-        http.request.method = metrics::method_label(request.method()),
+        http.request.method = metrics::HttpMethod::of(request.method()).label(),
         http.route = route,
-        http.response.status_code = tracing::field::Empty,
-        otel.status_code = tracing::field::Empty,
         request_id,
     );
     telemetry::continue_trace(&span, header_str(request, "traceparent"));
@@ -94,20 +91,15 @@ fn header_str<'r>(request: &'r Request, name: &str) -> Option<&'r str> {
 }
 
 fn record_status<B>(response: &Response<B>, latency: Duration, span: &Span) {
-    let status = response.status();
-    // As i64: tracing-opentelemetry exports a u64 field as text.
-    span.record("http.response.status_code", i64::from(status.as_u16()));
-    // Server spans are errors for 5xx only: a 4xx is the client's.
-    if status.is_server_error() {
-        span.record("otel.status_code", "ERROR");
-    }
-    tracing::debug!(latency_ms = latency.as_millis() as u64, "response");
+    let status = response.status().as_u16();
+    telemetry::record_response_status(span, status);
+    tracing::debug!(status, latency_ms = latency.as_millis() as u64, "response");
 }
 
 /// Layers and axum itself answer some errors with their own bodies (413 as
 /// text, 405 empty, 400 from a query string as text). Rewrite those into the one
 /// shape, keeping headers such as `Allow` and `Retry-After`.
-async fn one_error_shape<B>(response: Response<B>) -> Response
+fn one_error_shape<B>(response: Response<B>) -> Response
 where
     B: HttpBody<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,

@@ -11,19 +11,19 @@
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderValue, Version, header};
 use axum::response::Response;
-use futures::future::BoxFuture;
 use hyper::body::{Frame, SizeHint};
+use pin_project_lite::pin_project;
 use shutdown::{Counts, ShutdownHandle};
 use tower::{Layer, Service};
 
-use crate::metrics::{self, HttpMetrics};
+use crate::metrics::{self, HttpMethod, HttpMetrics};
 
 /// Shared by every request and by the shutdown hooks.
 #[derive(Debug)]
@@ -60,7 +60,7 @@ impl RequestTracker {
         self.forcing.store(true, Ordering::SeqCst);
     }
 
-    fn start(self: &Arc<Self>, method: &'static str) -> InFlightGuard {
+    fn start(self: &Arc<Self>, method: HttpMethod) -> InFlightGuard {
         self.in_flight.fetch_add(1, Ordering::SeqCst);
         self.metrics.request_started(method);
         InFlightGuard {
@@ -75,7 +75,7 @@ impl RequestTracker {
 #[derive(Debug)]
 struct InFlightGuard {
     tracker: Arc<RequestTracker>,
-    method: &'static str,
+    method: HttpMethod,
 }
 
 impl Drop for InFlightGuard {
@@ -113,52 +113,88 @@ pub struct TrackRequests<S> {
 
 impl<S> Service<Request> for TrackRequests<S>
 where
-    S: Service<Request, Response = Response> + Send + 'static,
-    S::Future: Send + 'static,
+    S: Service<Request, Response = Response>,
 {
     type Response = Response;
     type Error = S::Error;
-    type Future = BoxFuture<'static, Result<Response, S::Error>>;
+    type Future = TrackedResponse<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        let method = metrics::method_label(request.method());
-        let guard = self.tracker.start(method);
-        let started = Instant::now();
-        let tracker = self.tracker.clone();
-        let route = request.extensions().get::<MatchedPath>().cloned();
-        // HTTP/2 has no Connection header (GOAWAY does that job), and hyper
-        // would strip it.
-        let http1 = request.version() < Version::HTTP_2;
-        let response = self.inner.call(request);
-        Box::pin(async move {
-            let mut response = response.await?;
-            if http1 && tracker.shutdown.is_shutting_down() {
-                response
-                    .headers_mut()
-                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
-            }
-            let route = route
-                .as_ref()
-                .map_or(metrics::UNMATCHED, MatchedPath::as_str);
-            // The duration covers everything below this layer: load
-            // shedding, limits, the timeout and the handler, up to the
-            // response head. Not the body: an event stream would otherwise
-            // count minutes of streaming as latency. Not what runs above
-            // (the trace span, request ids), nor reading the request head.
-            tracker
-                .metrics
-                .responded(method, route, response.status().as_u16(), started.elapsed());
-            Ok(response.map(|body| {
-                Body::new(GuardedBody {
-                    inner: body,
-                    _guard: guard,
-                })
-            }))
-        })
+        let method = HttpMethod::of(request.method());
+        let request_state = RequestState {
+            guard: self.tracker.start(method),
+            started: Instant::now(),
+            route: request.extensions().get::<MatchedPath>().cloned(),
+            // HTTP/2 has no Connection header (GOAWAY does that job), and
+            // hyper would strip it.
+            http1: request.version() < Version::HTTP_2,
+        };
+        TrackedResponse {
+            response: self.inner.call(request),
+            request: Some(request_state),
+        }
+    }
+}
+
+/// What a request carries from its call to its response.
+#[derive(Debug)]
+struct RequestState {
+    guard: InFlightGuard,
+    started: Instant,
+    route: Option<MatchedPath>,
+    http1: bool,
+}
+
+pin_project! {
+    pub struct TrackedResponse<F> {
+        #[pin]
+        response: F,
+        request: Option<RequestState>,
+    }
+}
+
+impl<F, E> Future for TrackedResponse<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut response = ready!(this.response.poll(cx))?;
+        let request = this.request.take().expect("polled after completion");
+        let tracker = &request.guard.tracker;
+        if request.http1 && tracker.shutdown.is_shutting_down() {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        let route = request
+            .route
+            .as_ref()
+            .map_or(metrics::UNMATCHED, MatchedPath::as_str);
+        // The duration covers everything below this layer: load shedding,
+        // limits, the timeout and the handler, up to the response head. Not
+        // the body: an event stream would otherwise count minutes of
+        // streaming as latency. Not what runs above (the trace span,
+        // request ids), nor reading the request head.
+        tracker.metrics.responded(
+            request.guard.method,
+            route,
+            response.status().as_u16(),
+            request.started.elapsed(),
+        );
+        let guard = request.guard;
+        Poll::Ready(Ok(response.map(|body| {
+            Body::new(GuardedBody {
+                inner: body,
+                _guard: guard,
+            })
+        })))
     }
 }
 

@@ -6,13 +6,14 @@
 //! ready on the first poll. This one polls the
 //! request first and only arms a timer for a request that has to wait.
 
-use std::task::{Context, Poll};
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use futures::future::BoxFuture;
-use tokio::time::Instant;
+use pin_project_lite::pin_project;
+use tokio::time::{Instant, Sleep};
 use tower::{Layer, Service};
 
 use crate::error::ApiError;
@@ -39,35 +40,58 @@ pub struct RequestTimeout<S> {
 
 impl<S, R> Service<R> for RequestTimeout<S>
 where
-    S: Service<R, Response = Response> + Send + 'static,
-    S::Future: Send + 'static,
+    S: Service<R, Response = Response>,
 {
     type Response = Response;
     type Error = S::Error;
-    type Future = BoxFuture<'static, Result<Response, S::Error>>;
+    type Future = TimeoutFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: R) -> Self::Future {
-        // The clock starts now, not when the timer is armed.
-        let deadline = Instant::now() + self.timeout;
-        let response = self.inner.call(request);
-        Box::pin(async move {
-            let mut response = std::pin::pin!(response);
-            if let Poll::Ready(result) = futures::poll!(response.as_mut()) {
-                return result;
-            }
-            match tokio::time::timeout_at(deadline, response).await {
-                Ok(result) => result,
-                Err(_) => Ok(ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "timeout",
-                    "the request took longer than API_REQUEST_TIMEOUT",
-                )
-                .into_response()),
-            }
-        })
+        TimeoutFuture {
+            // The clock starts now, not when the timer is armed.
+            deadline: Instant::now() + self.timeout,
+            response: self.inner.call(request),
+            timer: None,
+        }
+    }
+}
+
+pin_project! {
+    pub struct TimeoutFuture<F> {
+        #[pin]
+        response: F,
+        #[pin]
+        timer: Option<Sleep>,
+        deadline: Instant,
+    }
+}
+
+impl<F, E> Future for TimeoutFuture<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        if let Poll::Ready(result) = this.response.poll(cx) {
+            return Poll::Ready(result);
+        }
+        if this.timer.is_none() {
+            this.timer
+                .set(Some(tokio::time::sleep_until(*this.deadline)));
+        }
+        let timer = this.timer.as_pin_mut().expect("armed above");
+        ready!(timer.poll(cx));
+        Poll::Ready(Ok(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            "the request took longer than API_REQUEST_TIMEOUT",
+        )
+        .into_response()))
     }
 }
