@@ -91,7 +91,8 @@ async fn an_order_and_its_job_continue_the_callers_trace() {
         return;
     };
     let receiver = Receiver::start().await;
-    let env = exporting_to(&receiver.endpoint, "3s");
+    let mut env = exporting_to(&receiver.endpoint, "3s");
+    env.push(("API_REQUEST_TIMEOUT", "1s".to_owned()));
     let mut api = start(&borrowed(&env)).await;
     let mut worker_env = exporting_to(&receiver.endpoint, "3s");
     worker_env.extend([
@@ -122,6 +123,14 @@ async fn an_order_and_its_job_continue_the_callers_trace() {
     // A request without a traceparent starts a trace of its own.
     let untraced = client.get(&api.base).send().await.unwrap();
     assert_eq!(untraced.status(), 200);
+    // A 503 from the request timeout: no error is logged on the way, so
+    // only the response status can mark the span.
+    let failed = client
+        .get(format!("{}/test/slow?ms=5000", api.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(failed.status(), 503);
     wait_fulfilled(&api.db.pool, order["id"].as_str().unwrap()).await;
 
     api.service.signal(Signal::SIGTERM);
@@ -146,6 +155,18 @@ async fn an_order_and_its_job_continue_the_callers_trace() {
             "{key} in {request:?}"
         );
     }
+    // A 5xx marks the server span as an error (through tower-http's failure
+    // event); a 2xx leaves it unset.
+    assert_eq!(request.status_code, 0, "{request:?}");
+    let failed = only_span(&spans, "request", "/test/slow");
+    assert_eq!(failed.status_code, 2, "{failed:?}");
+    assert!(
+        failed.attributes.contains(&(
+            "http.response.status_code".to_owned(),
+            "IntValue(503)".to_owned()
+        )),
+        "{failed:?}"
+    );
     let job = spans.iter().find(|s| s.name == "job").expect("a job span");
     assert_eq!(job.trace_id, trace_id, "{job:?}");
     let root = only_span(&spans, "request", "/");

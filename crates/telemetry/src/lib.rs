@@ -4,16 +4,18 @@
 //! apart from `shutdown` so the coordinator stays free of any exporter: the
 //! services register [`Telemetry::flush`] as their flush-phase hook.
 
+mod exported_span;
 mod flush;
 mod logs;
 mod otel;
 mod propagation;
 mod span_fields;
 
+pub use exported_span::record_response_status;
 pub use flush::FlushError;
 pub use logs::{LogFormat, LogReload, LogsError};
 pub use otel::{Otel, OtelError};
-pub use propagation::{continue_trace, current_traceparent, record_response_status};
+pub use propagation::{continue_trace, current_traceparent};
 
 /// Everything [`init`] installed.
 #[derive(Debug, Clone)]

@@ -24,17 +24,3 @@ pub fn continue_trace(span: &tracing::Span, traceparent: Option<&str>) {
     let parent = TraceContextPropagator::new().extract(&carrier);
     let _ = span.set_parent(parent);
 }
-
-/// Records a server span's response status on the exported span only.
-///
-/// Not as a `tracing` field: the JSON log layer would write it into the
-/// span's fields, where no log line could show it (a request logs nothing
-/// after its response), at a cost the api's benchmark could measure. 5xx
-/// mark the span as an error; a 4xx is the client's, as the OpenTelemetry
-/// HTTP conventions have it.
-pub fn record_response_status(span: &tracing::Span, status: u16) {
-    span.set_attribute("http.response.status_code", i64::from(status));
-    if status >= 500 {
-        span.set_status(opentelemetry::trace::Status::error(""));
-    }
-}

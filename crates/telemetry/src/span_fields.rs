@@ -5,9 +5,10 @@
 //! `serde_json::Value`s before writing them, and on every `Span::record`
 //! parses the span's JSON back into a map, adds the field and writes it all
 //! out again (its own comment calls this "far from efficient"). The api
-//! makes a span per request and records the status on it, so that work was
-//! a third of the instructions a trivial request cost. This one writes each
-//! field straight into the span's JSON object, and a record appends to it.
+//! makes a span per request, and that work was more than a quarter of the
+//! instructions a trivial request cost (docs/benchmarks.md). This one
+//! writes each field straight into the span's JSON object, and a record
+//! appends to it.
 //!
 //! The JSON event formatter reads the object back only when an event is
 //! logged inside the span, and takes the last value of a key recorded

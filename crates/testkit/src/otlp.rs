@@ -32,12 +32,14 @@ pub struct Receiver {
     received: Arc<Mutex<Received>>,
 }
 
-/// A span as received: its name, hex trace id and string attributes.
+/// A span as received: its name, hex trace id, string attributes and status.
 #[derive(Debug, Clone)]
 pub struct ReceivedSpan {
     pub name: String,
     pub trace_id: String,
     pub attributes: Vec<(String, String)>,
+    /// OTLP's status code: 0 unset, 1 ok, 2 error.
+    pub status_code: i32,
 }
 
 impl Receiver {
@@ -136,6 +138,7 @@ impl Receiver {
             .flat_map(|s| &s.spans)
             .map(|span| ReceivedSpan {
                 name: span.name.clone(),
+                status_code: span.status.as_ref().map_or(0, |status| status.code),
                 trace_id: span.trace_id.iter().map(|b| format!("{b:02x}")).collect(),
                 attributes: span
                     .attributes
