@@ -5,6 +5,7 @@ mod common;
 
 use std::time::Duration;
 
+use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 
 use common::{error_of, sample, start};
@@ -137,7 +138,7 @@ async fn bad_input_gets_its_status_and_the_error_shape() {
 
 #[tokio::test]
 async fn load_is_shed_with_retry_after_and_slow_requests_time_out() {
-    let api = start(&[
+    let mut api = start(&[
         ("API_CONCURRENCY_LIMIT", "1"),
         ("API_REQUEST_TIMEOUT", "300ms"),
     ])
@@ -153,6 +154,22 @@ async fn load_is_shed_with_retry_after_and_slow_requests_time_out() {
     assert_eq!(timed_out.headers()["retry-after"], "1");
     error_of(timed_out, 503, "timeout").await;
     assert_eq!(client.get(&api.base).send().await.unwrap().status(), 200);
+
+    // Shedding must stay cheap: no ERROR line per shed or timed-out request.
+    api.service.signal(Signal::SIGTERM);
+    assert!(
+        api.service
+            .wait_exit(Duration::from_secs(10))
+            .await
+            .success()
+    );
+    let errors: Vec<_> = api
+        .service
+        .events()
+        .into_iter()
+        .filter(|event| event["level"] == "ERROR")
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
 }
 
 #[tokio::test]

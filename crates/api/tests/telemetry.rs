@@ -155,8 +155,7 @@ async fn an_order_and_its_job_continue_the_callers_trace() {
             "{key} in {request:?}"
         );
     }
-    // A 5xx marks the server span as an error (through tower-http's failure
-    // event); a 2xx leaves it unset.
+    // A 5xx marks the server span as an error; a 2xx leaves it unset.
     assert_eq!(request.status_code, 0, "{request:?}");
     let failed = only_span(&spans, "request", "/test/slow");
     assert_eq!(failed.status_code, 2, "{failed:?}");

@@ -42,7 +42,11 @@ pub fn apply(router: Router, limits: Limits, requests: Arc<RequestTracker>) -> R
                 TraceLayer::new_for_http()
                     .make_span_with(request_span)
                     .on_request(())
-                    .on_response(record_status),
+                    .on_response(record_status)
+                    // Not tower-http's default, an ERROR line per 5xx: a
+                    // handler's failure logs its own cause, and a shed or
+                    // timed-out request is counted in the HTTP metrics.
+                    .on_failure(()),
             )
             .layer(PropagateRequestIdLayer::x_request_id())
             .layer(TrackRequestsLayer(requests))
