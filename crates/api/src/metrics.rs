@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use axum::http::Method;
 use opentelemetry::KeyValue;
-use opentelemetry::metrics::{Histogram, ObservableUpDownCounter};
+use opentelemetry::metrics::Histogram;
 
 /// The `http.route` of requests no route matched (404s from the fallback):
 /// one series whatever path was asked for, so clients cannot mint series.
@@ -33,8 +33,6 @@ const DURATION_BOUNDS: [f64; 14] = [
 pub struct HttpMetrics {
     duration: Histogram<f64>,
     active: Arc<ActiveRequests>,
-    /// Keeps the callback that reads `active` registered.
-    _active_instrument: ObservableUpDownCounter<i64>,
 }
 
 /// `http.server.active_requests`, kept in atomics and read by the
@@ -57,25 +55,28 @@ impl HttpMetrics {
         let meter = telemetry::meter("api");
         let active = Arc::new(ActiveRequests::default());
         let observed = active.clone();
+        // The meter provider keeps the callback; the handle itself is inert.
+        let _ = meter
+            .i64_observable_up_down_counter("http.server.active_requests")
+            .with_unit("{request}")
+            .with_description(
+                "Requests whose response has not been sent in full, event streams included",
+            )
+            .with_callback(move |instrument| {
+                for (index, method) in METHODS.iter().enumerate() {
+                    if observed.seen[index].load(Ordering::Relaxed) {
+                        let count = observed.by_method[index].load(Ordering::Relaxed);
+                        instrument.observe(count, &[KeyValue::new(METHOD, *method)]);
+                    }
+                }
+            })
+            .build();
         Self {
             duration: meter
                 .f64_histogram("http.server.request.duration")
                 .with_unit("s")
                 .with_description("Time from a request reaching the server's middleware until its response head is ready")
                 .with_boundaries(DURATION_BOUNDS.to_vec())
-                .build(),
-            _active_instrument: meter
-                .i64_observable_up_down_counter("http.server.active_requests")
-                .with_unit("{request}")
-                .with_description("Requests whose response has not been sent in full, event streams included")
-                .with_callback(move |instrument| {
-                    for (index, method) in METHODS.iter().enumerate() {
-                        if observed.seen[index].load(Ordering::Relaxed) {
-                            let count = observed.by_method[index].load(Ordering::Relaxed);
-                            instrument.observe(count, &[KeyValue::new(METHOD, *method)]);
-                        }
-                    }
-                })
                 .build(),
             active,
         }

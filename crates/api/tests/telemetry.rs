@@ -92,7 +92,7 @@ async fn an_order_and_its_job_continue_the_callers_trace() {
     };
     let receiver = Receiver::start().await;
     let mut env = exporting_to(&receiver.endpoint, "3s");
-    env.push(("API_REQUEST_TIMEOUT", "1s".to_owned()));
+    env.push(("API_REQUEST_TIMEOUT", "3s".to_owned()));
     let mut api = start(&borrowed(&env)).await;
     let mut worker_env = exporting_to(&receiver.endpoint, "3s");
     worker_env.extend([
@@ -126,7 +126,7 @@ async fn an_order_and_its_job_continue_the_callers_trace() {
     // A 503 from the request timeout: no error is logged on the way, so
     // only the response status can mark the span.
     let failed = client
-        .get(format!("{}/test/slow?ms=5000", api.base))
+        .get(format!("{}/test/slow?ms=10000", api.base))
         .send()
         .await
         .unwrap();

@@ -63,14 +63,14 @@ impl<'writer> FormatFields<'writer> for SpanFieldsJson {
 }
 
 /// Writes `"name":value` members, comma-separated, into an open object.
-struct JsonObjectVisitor<'w, W: Write> {
-    out: &'w mut W,
+struct JsonObjectVisitor<'w> {
+    out: &'w mut String,
     first: bool,
     result: fmt::Result,
 }
 
-impl<'w, W: Write> JsonObjectVisitor<'w, W> {
-    fn new(out: &'w mut W, first: bool) -> Self {
+impl<'w> JsonObjectVisitor<'w> {
+    fn new(out: &'w mut String, first: bool) -> Self {
         Self {
             out,
             first,
@@ -78,7 +78,7 @@ impl<'w, W: Write> JsonObjectVisitor<'w, W> {
         }
     }
 
-    fn member(&mut self, field: &Field, value: impl FnOnce(&mut W) -> fmt::Result) {
+    fn member(&mut self, field: &Field, value: impl FnOnce(&mut String) -> fmt::Result) {
         let name = field.name();
         // `r#type` is the field `type`; tracing-log's `log.*` fields repeat
         // the event's metadata. Both as tracing-subscriber's JSON does.
@@ -86,23 +86,38 @@ impl<'w, W: Write> JsonObjectVisitor<'w, W> {
         if self.result.is_err() || name.starts_with("log.") {
             return;
         }
+        let member_start = self.out.len();
+        let first = self.first;
         self.result = (|| {
-            if !std::mem::take(&mut self.first) {
+            if !first {
                 self.out.write_char(',')?;
             }
             write_json_str(self.out, name)?;
             self.out.write_char(':')?;
             value(self.out)
         })();
+        if self.result.is_err() {
+            // A `Debug` impl that failed half-way: drop the cut-off member
+            // so the object stays valid JSON.
+            self.out.truncate(member_start);
+        } else {
+            self.first = false;
+        }
     }
 }
 
-impl<W: Write> Visit for JsonObjectVisitor<'_, W> {
+impl Visit for JsonObjectVisitor<'_> {
     fn record_f64(&mut self, field: &Field, value: f64) {
         // JSON has no NaN or infinity; serde_json writes those as null too.
         self.member(field, |out| {
             if value.is_finite() {
-                write!(out, "{value}")
+                // `1.0`, not `1`: stays a float for log stores that type
+                // fields by their first value, as serde_json writes it.
+                write!(out, "{value}")?;
+                if value.fract() == 0.0 && !out.ends_with(|c: char| !c.is_ascii_digit()) {
+                    out.push_str(".0");
+                }
+                Ok(())
             } else {
                 out.write_str("null")
             }
@@ -225,6 +240,7 @@ mod tests {
                 attempt = 3_u64,
                 offset = -2_i64,
                 ratio = 0.5,
+                whole = 2.0_f64,
                 not_a_number = f64::NAN,
                 cached = true,
                 peer = ?("debug", 1),
@@ -243,6 +259,7 @@ mod tests {
                 "attempt": 4,
                 "offset": -2,
                 "ratio": 0.5,
+                "whole": 2.0,
                 "not_a_number": null,
                 "cached": true,
                 "peer": "(\"debug\", 1)",

@@ -13,6 +13,7 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use pin_project_lite::pin_project;
+use tokio::task::coop::{Unconstrained, unconstrained};
 use tokio::time::{Instant, Sleep};
 use tower::{Layer, Service};
 
@@ -64,8 +65,11 @@ pin_project! {
     pub struct TimeoutFuture<F> {
         #[pin]
         response: F,
+        // Outside tokio's task budget, as `tokio::time::timeout` polls its
+        // timer: a handler that spends the budget on every poll would
+        // otherwise keep the timer from ever firing.
         #[pin]
-        timer: Option<Sleep>,
+        timer: Option<Unconstrained<Sleep>>,
         deadline: Instant,
     }
 }
@@ -82,8 +86,9 @@ where
             return Poll::Ready(result);
         }
         if this.timer.is_none() {
-            this.timer
-                .set(Some(tokio::time::sleep_until(*this.deadline)));
+            this.timer.set(Some(unconstrained(tokio::time::sleep_until(
+                *this.deadline,
+            ))));
         }
         let timer = this.timer.as_pin_mut().expect("armed above");
         ready!(timer.poll(cx));
