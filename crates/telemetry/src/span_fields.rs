@@ -114,7 +114,7 @@ impl Visit for JsonObjectVisitor<'_> {
                 // `1.0`, not `1`: stays a float for log stores that type
                 // fields by their first value, as serde_json writes it.
                 write!(out, "{value}")?;
-                if value.fract() == 0.0 && !out.ends_with(|c: char| !c.is_ascii_digit()) {
+                if value.fract() == 0.0 {
                     out.push_str(".0");
                 }
                 Ok(())
