@@ -4,11 +4,15 @@
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Executor, PgConnection, PgPool};
 
+/// Dropped at the end of a passing test, so a long `cargo xtask test` against
+/// a kept server does not pile up a database per test. A failing test's
+/// database is kept for a look, and its name printed.
 #[derive(Debug)]
 pub struct TestDb {
     pub name: String,
     pub url: String,
     pub pool: PgPool,
+    server: PgConnectOptions,
 }
 
 impl TestDb {
@@ -28,7 +32,7 @@ impl TestDb {
             .unwrap();
         admin.close().await.unwrap();
 
-        let options = server.database(&name);
+        let options = server.clone().database(&name);
         let url = options.to_url_lossy().to_string();
         let pool = PgPoolOptions::new()
             .max_connections(20)
@@ -36,6 +40,43 @@ impl TestDb {
             .await
             .unwrap();
         sqlx::migrate!("../../migrations").run(&pool).await.unwrap();
-        Self { name, url, pool }
+        Self {
+            name,
+            url,
+            pool,
+            server,
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("testkit: kept database {} of a failing test", self.name);
+            return;
+        }
+        // Drop cannot await, and the test's runtime may be the current
+        // thread's, so the database goes on a thread of its own; `force`
+        // ends the connections the pool and the test's children still hold.
+        let server = self.server.clone();
+        let drop_database = AssertSqlSafe(format!(
+            "drop database if exists {} with (force)",
+            self.name
+        ));
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                let mut admin = PgConnection::connect_with(&server).await?;
+                admin.execute(drop_database).await?;
+                admin.close().await
+            })?;
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+        })
+        .join();
+        if let Ok(Err(error)) = dropped {
+            eprintln!("testkit: could not drop database {}: {error}", self.name);
+        }
     }
 }
