@@ -6,6 +6,8 @@
 //! Without it, a reload re-reads `RUST_LOG` (useful only to processes that set
 //! it themselves) and so keeps the filter they started with.
 
+use std::ffi::{OsStr, OsString};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::str::FromStr;
 
@@ -91,7 +93,15 @@ pub(crate) fn init_logs(
             )
             .try_init(),
         LogFormat::Pretty => registry
-            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stdout))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(wants_colour(
+                        std::env::var_os("NO_COLOR"),
+                        std::env::var_os("CLICOLOR_FORCE"),
+                        std::io::stdout().is_terminal(),
+                    ))
+                    .with_writer(std::io::stdout),
+            )
             .try_init(),
     };
     installed.map_err(|_| LogsError::AlreadyInstalled)?;
@@ -99,6 +109,23 @@ pub(crate) fn init_logs(
         handle,
         filter_file,
     })
+}
+
+/// tracing-subscriber colours whenever `NO_COLOR` is unset, so pretty logs
+/// sent to a file or a pipe were full of escape codes. Colour goes to
+/// terminals only, unless `CLICOLOR_FORCE` asks for it (as `cargo xtask dev`
+/// does, whose pipes end at a terminal); `NO_COLOR` always wins.
+fn wants_colour(
+    no_color: Option<OsString>,
+    clicolor_force: Option<OsString>,
+    stdout_is_terminal: bool,
+) -> bool {
+    let set = |value: &Option<OsString>| value.as_ref().is_some_and(|value| !value.is_empty());
+    if set(&no_color) {
+        return false;
+    }
+    let forced = set(&clicolor_force) && clicolor_force.as_deref() != Some(OsStr::new("0"));
+    forced || stdout_is_terminal
 }
 
 fn read_filter(filter_file: Option<&std::path::Path>) -> Result<EnvFilter, LogsError> {
@@ -137,6 +164,18 @@ mod tests {
         assert_eq!("pretty".parse::<LogFormat>(), Ok(LogFormat::Pretty));
         let error = "yaml".parse::<LogFormat>().unwrap_err();
         assert!(error.contains("`json` or `pretty`"), "{error}");
+    }
+
+    #[test]
+    fn colour_goes_to_terminals_unless_forced_and_no_color_wins() {
+        let some = |value: &str| Some(OsString::from(value));
+        assert!(wants_colour(None, None, true));
+        assert!(!wants_colour(None, None, false));
+        assert!(wants_colour(None, some("1"), false));
+        assert!(!wants_colour(None, some("0"), false));
+        assert!(!wants_colour(None, some(""), false));
+        assert!(!wants_colour(some("1"), some("1"), true));
+        assert!(wants_colour(some(""), None, true));
     }
 
     #[test]

@@ -132,6 +132,28 @@ impl Visit for JsonObjectVisitor<'_> {
         self.member(field, |out| write!(out, "{value}"));
     }
 
+    fn record_i128(&mut self, field: &Field, value: i128) {
+        self.member(field, |out| write!(out, "{value}"));
+    }
+
+    fn record_u128(&mut self, field: &Field, value: u128) {
+        self.member(field, |out| write!(out, "{value}"));
+    }
+
+    /// An array of numbers, as serde writes a byte slice.
+    fn record_bytes(&mut self, field: &Field, value: &[u8]) {
+        self.member(field, |out| {
+            out.write_char('[')?;
+            for (index, byte) in value.iter().enumerate() {
+                if index > 0 {
+                    out.write_char(',')?;
+                }
+                write!(out, "{byte}")?;
+            }
+            out.write_char(']')
+        });
+    }
+
     fn record_bool(&mut self, field: &Field, value: bool) {
         self.member(field, |out| write!(out, "{value}"));
     }
@@ -239,6 +261,9 @@ mod tests {
                 http.route = "/v1/\"orders\"\n\u{1}",
                 attempt = 3_u64,
                 offset = -2_i64,
+                wide = -5_i128,
+                huge = u128::from(u64::MAX),
+                digest = &b"\x00\xff"[..],
                 ratio = 0.5,
                 whole = 2.0_f64,
                 not_a_number = f64::NAN,
@@ -258,6 +283,9 @@ mod tests {
                 "http.route": "/v1/\"orders\"\n\u{1}",
                 "attempt": 4,
                 "offset": -2,
+                "wide": -5,
+                "huge": u64::MAX,
+                "digest": [0, 255],
                 "ratio": 0.5,
                 "whole": 2.0,
                 "not_a_number": null,

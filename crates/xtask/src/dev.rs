@@ -6,6 +6,7 @@
 //! services' own graceful shutdown, then stops PostgreSQL. A second Ctrl-C
 //! kills the services at once.
 
+use std::io::IsTerminal;
 use std::path::Path;
 use std::time::Duration;
 
@@ -85,6 +86,11 @@ fn spawn(name: &str, bin: &Path, url: &str, addrs: &[(&str, &str)]) -> anyhow::R
         if std::env::var_os(key).is_none() {
             command.env(key, value);
         }
+    }
+    // The services write into our pipe, so they cannot see that it ends at
+    // a terminal; tell them.
+    if std::io::stdout().is_terminal() && std::env::var_os("CLICOLOR_FORCE").is_none() {
+        command.env("CLICOLOR_FORCE", "1");
     }
     command.envs(addrs.iter().copied()).env("DATABASE_URL", url);
     Child::spawn(name, &mut command, true)
