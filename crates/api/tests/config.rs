@@ -74,6 +74,12 @@ async fn help_documents_every_setting() {
     assert!(!help.contains("API_TEST_ROUTES"));
 }
 
+#[test]
+fn the_readme_documents_every_setting_help_lists() {
+    let missing = testkit::settings_missing_from_doc(API, &["--help"], "README.md");
+    assert!(missing.is_empty(), "README.md lacks {missing:?}");
+}
+
 #[tokio::test]
 async fn migrate_applies_the_migrations_to_an_empty_database_and_exits_0() {
     let server: PgConnectOptions = std::env::var("DATABASE_URL").unwrap().parse().unwrap();

@@ -71,3 +71,18 @@ fn a_missing_binary_is_named() {
     );
     assert_bad_setting(&output, "DRILL_API_BIN");
 }
+
+#[test]
+fn docs_drill_md_documents_every_setting_help_lists() {
+    for command in ["local", "load"] {
+        let missing = testkit::settings_missing_from_doc(
+            env!("CARGO_BIN_EXE_drill"),
+            &[command, "--help"],
+            "docs/drill.md",
+        );
+        assert!(
+            missing.is_empty(),
+            "docs/drill.md lacks {missing:?} of `drill {command}`"
+        );
+    }
+}

@@ -4,6 +4,8 @@
 mod db;
 pub mod otlp;
 mod process;
+mod settings_doc;
 
 pub use db::TestDb;
 pub use process::{Service, free_addr};
+pub use settings_doc::settings_missing_from_doc;

@@ -365,3 +365,9 @@ async fn a_heartbeat_of_more_than_a_third_of_the_lease_is_refused() {
         "{stderr}"
     );
 }
+
+#[test]
+fn the_readme_documents_every_setting_help_lists() {
+    let missing = testkit::settings_missing_from_doc(WORKER, &["--help"], "README.md");
+    assert!(missing.is_empty(), "README.md lacks {missing:?}");
+}
