@@ -145,7 +145,7 @@ async fn load_is_shed_with_retry_after_and_slow_requests_time_out() {
     .await;
     let client = reqwest::Client::new();
     let slow = tokio::spawn(client.get(format!("{}/test/slow?ms=2000", api.base)).send());
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    api.wait_gets_in_flight(1.0).await;
     let shed = client.get(&api.base).send().await.unwrap();
     assert_eq!(shed.headers()["retry-after"], "1");
     error_of(shed, 503, "overloaded").await;

@@ -80,8 +80,10 @@ async fn sigterm_flips_readiness_at_once_and_runs_the_phases_in_order() {
             "readiness never turned false"
         );
     };
+    // Well inside the 500 ms delay, so the endpoint is removed while the
+    // process still serves.
     assert!(
-        not_ready_after <= Duration::from_millis(50),
+        not_ready_after < Duration::from_millis(250),
         "readiness took {not_ready_after:?}"
     );
     // Liveness is a different question: the process is fine, just leaving.
@@ -175,7 +177,7 @@ async fn an_overrunning_hook_is_cut_at_its_budget_and_the_process_still_exits_in
     assert_eq!(hook_outcome(&report, "close"), "done");
     let flush = &probe_hook(&report, "flush");
     assert!(
-        (1000..1200).contains(&flush["elapsed_ms"].as_u64().unwrap()),
+        (1000..1500).contains(&flush["elapsed_ms"].as_u64().unwrap()),
         "flush cut at {flush}"
     );
 }
@@ -346,9 +348,14 @@ async fn sighup_reloads_the_log_filter_and_a_bad_filter_keeps_the_old_one() {
     );
 
     // A clean shutdown reports at info, so an `error` filter must hide it.
-    std::fs::write(&filter, "error").unwrap();
+    // The reload's own event (`shutdown::trigger`) stays visible, so the
+    // test knows the new filter is in place before it sends SIGTERM.
+    std::fs::write(&filter, "error,shutdown::trigger=info").unwrap();
     probe.service.signal(Signal::SIGHUP);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    probe
+        .service
+        .wait_for_message("reloaded", Duration::from_secs(5))
+        .await;
     probe.service.signal(Signal::SIGTERM);
     let status = probe.service.wait_exit(Duration::from_secs(10)).await;
     assert_eq!(status.code(), Some(0));

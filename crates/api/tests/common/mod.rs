@@ -126,6 +126,38 @@ pub fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
 }
 
 impl Api {
+    /// Waits until `count` GET requests are inside the api (its
+    /// `http.server.active_requests` on `/metrics`), so that a test acts on
+    /// a request known to be in flight rather than one still on its way.
+    pub async fn wait_gets_in_flight(&self, count: f64) {
+        let client = reqwest::Client::new();
+        let metrics = format!("{}/metrics", self.ops);
+        let started = std::time::Instant::now();
+        loop {
+            let text = client
+                .get(&metrics)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let in_flight = sample(
+                &text,
+                "http_server_active_requests",
+                &[("http_request_method", "GET")],
+            );
+            if in_flight == Some(count) {
+                return;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(10),
+                "{count} GET requests never in flight: {in_flight:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
     /// Creates an order for a test that only needs one to exist.
     pub async fn create_order(&self, client: &reqwest::Client) -> Value {
         let response = client
