@@ -25,7 +25,7 @@ async fn bad_settings_exit_2_naming_the_setting() {
         let output = tokio::process::Command::new(API)
             .env_clear()
             .env("DATABASE_URL", &url)
-            .env("OPS_LISTEN_ADDR", testkit::free_addr().to_string())
+            .env("OPS_LISTEN_ADDR", testkit::ANY_PORT)
             .env(setting, value)
             .output()
             .await

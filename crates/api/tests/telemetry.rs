@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 use testkit::otlp::{ReceivedSpan, Receiver, dead_collector};
-use testkit::{Service, free_addr};
+use testkit::{ANY_PORT, Service};
 
 use common::{hook, start};
 
@@ -97,7 +97,7 @@ async fn an_order_and_its_job_continue_the_callers_trace() {
     let mut worker_env = exporting_to(&receiver.endpoint, "3s");
     worker_env.extend([
         ("DATABASE_URL", api.db.url.clone()),
-        ("OPS_LISTEN_ADDR", free_addr().to_string()),
+        ("OPS_LISTEN_ADDR", ANY_PORT.to_owned()),
         ("WORK_TIME", "0s".to_owned()),
         ("SHUTDOWN_GRACE_PERIOD", "10s".to_owned()),
         ("SHUTDOWN_DRAIN_DELAY", "0s".to_owned()),

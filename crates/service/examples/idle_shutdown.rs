@@ -11,7 +11,7 @@
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
-use testkit::{Service, free_addr};
+use testkit::{ANY_PORT, Service};
 
 #[tokio::main]
 async fn main() {
@@ -38,8 +38,8 @@ async fn main() {
                 bin_dir.join(binary.as_str()),
                 &[
                     ("DATABASE_URL", database_url.clone()),
-                    ("LISTEN_ADDR", free_addr().to_string()),
-                    ("OPS_LISTEN_ADDR", free_addr().to_string()),
+                    ("LISTEN_ADDR", ANY_PORT.to_owned()),
+                    ("OPS_LISTEN_ADDR", ANY_PORT.to_owned()),
                     ("SHUTDOWN_DRAIN_DELAY", "0s".into()),
                     ("RUST_LOG", "info".into()),
                 ],

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 use serde_json::Value;
-use testkit::{Service, free_addr};
+use testkit::{ANY_PORT, Service, bound_addr, free_addr};
 
 const PROBE: &str = env!("CARGO_BIN_EXE_shutdown-probe");
 
@@ -15,19 +15,18 @@ struct Probe {
 }
 
 async fn start(hooks: &str, env: &[(&str, &str)]) -> Probe {
-    let ops_addr = free_addr();
     let mut vars = vec![
-        ("OPS_LISTEN_ADDR", ops_addr.to_string()),
+        ("OPS_LISTEN_ADDR", ANY_PORT.to_owned()),
         ("PROBE_HOOKS", hooks.to_owned()),
     ];
     vars.extend(env.iter().map(|(k, v)| (*k, (*v).to_owned())));
     let service = Service::spawn(PROBE, &vars);
-    service
+    let ready = service
         .wait_for_message("ready", Duration::from_secs(10))
         .await;
     Probe {
+        ops: format!("http://{}", bound_addr(&ready, "ops_addr")),
         service,
-        ops: format!("http://{ops_addr}"),
     }
 }
 

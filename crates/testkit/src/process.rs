@@ -15,7 +15,21 @@ use tokio::process::{Child, Command};
 use tokio::sync::Notify;
 use tokio::time::{Instant, timeout};
 
-/// A loopback address nobody listens on right now.
+/// What a test service listens on: the kernel picks a free port at bind
+/// time, and the test reads it back from the ready event (`bound_addr`).
+/// Choosing a port beforehand could lose it to a test running in parallel.
+pub const ANY_PORT: &str = "127.0.0.1:0";
+
+/// The address a ready event names in `field`.
+pub fn bound_addr(ready: &Value, field: &str) -> SocketAddr {
+    ready[field]
+        .as_str()
+        .and_then(|addr| addr.parse().ok())
+        .unwrap_or_else(|| panic!("no address in `{field}` of {ready}"))
+}
+
+/// A loopback address nobody listens on right now, for a test that checks
+/// that nothing comes to listen there.
 pub fn free_addr() -> SocketAddr {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()

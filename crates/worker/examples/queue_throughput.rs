@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use queue::NewJob;
 use serde_json::json;
-use testkit::{Service, TestDb, free_addr};
+use testkit::{ANY_PORT, Service, TestDb};
 
 #[tokio::main]
 async fn main() {
@@ -49,7 +49,7 @@ async fn main() {
             &worker_bin,
             &[
                 ("DATABASE_URL", db.url.clone()),
-                ("OPS_LISTEN_ADDR", free_addr().to_string()),
+                ("OPS_LISTEN_ADDR", ANY_PORT.to_owned()),
                 ("WORKER_CONCURRENCY", concurrency.to_string()),
                 ("RUST_LOG", "warn".into()),
                 ("SHUTDOWN_DRAIN_DELAY", "0s".into()),

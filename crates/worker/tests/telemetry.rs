@@ -9,7 +9,7 @@ use nix::sys::signal::Signal;
 use queue::NewJob;
 use serde_json::{Value, json};
 use testkit::otlp::{Receiver, dead_collector};
-use testkit::{Service, TestDb, free_addr};
+use testkit::{ANY_PORT, Service, TestDb};
 
 const WORKER: &str = env!("CARGO_BIN_EXE_worker");
 
@@ -18,7 +18,7 @@ async fn start(db: &TestDb, endpoint: &str) -> Service {
         WORKER,
         &[
             ("DATABASE_URL", db.url.clone()),
-            ("OPS_LISTEN_ADDR", free_addr().to_string()),
+            ("OPS_LISTEN_ADDR", ANY_PORT.to_owned()),
             ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.to_owned()),
             // Far longer than the test: only the final flush can deliver.
             ("OTEL_METRIC_EXPORT_INTERVAL", "3600000".into()),

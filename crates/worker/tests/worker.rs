@@ -7,7 +7,7 @@ use nix::sys::signal::Signal;
 use queue::NewJob;
 use serde_json::{Value, json};
 use sqlx::PgPool;
-use testkit::{Service, TestDb, free_addr};
+use testkit::{ANY_PORT, Service, TestDb};
 use uuid::Uuid;
 
 const WORKER: &str = env!("CARGO_BIN_EXE_worker");
@@ -34,7 +34,7 @@ async fn orders(pool: &PgPool, count: usize, max_attempts: i32) -> Vec<Uuid> {
 async fn start(db: &TestDb, env: &[(&str, &str)]) -> Service {
     let mut vars = vec![
         ("DATABASE_URL", db.url.clone()),
-        ("OPS_LISTEN_ADDR", free_addr().to_string()),
+        ("OPS_LISTEN_ADDR", ANY_PORT.to_owned()),
         ("QUEUE_POLL_INTERVAL", "200ms".into()),
     ];
     vars.extend(env.iter().map(|(k, v)| (*k, (*v).to_owned())));

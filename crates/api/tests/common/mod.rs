@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use testkit::{Service, TestDb, free_addr};
+use testkit::{ANY_PORT, Service, TestDb, bound_addr};
 
 pub const API: &str = env!("CARGO_BIN_EXE_api");
 
@@ -34,12 +34,10 @@ pub async fn start(env: &[(&str, &str)]) -> Api {
 }
 
 pub async fn start_on(db: TestDb, env: &[(&str, &str)]) -> Api {
-    let addr = free_addr();
-    let ops_addr = free_addr();
     let mut vars = vec![
         ("DATABASE_URL", db.url.clone()),
-        ("LISTEN_ADDR", addr.to_string()),
-        ("OPS_LISTEN_ADDR", ops_addr.to_string()),
+        ("LISTEN_ADDR", ANY_PORT.to_owned()),
+        ("OPS_LISTEN_ADDR", ANY_PORT.to_owned()),
         ("API_TEST_ROUTES", "1".to_owned()),
         ("SHUTDOWN_GRACE_PERIOD", "10s".to_owned()),
         ("SHUTDOWN_DRAIN_DELAY", "0s".to_owned()),
@@ -55,7 +53,8 @@ pub async fn start_on(db: TestDb, env: &[(&str, &str)]) -> Api {
     let ready = service
         .wait_for_message("api ready", Duration::from_secs(10))
         .await;
-    assert_eq!(ready["listen_addr"], addr.to_string());
+    let addr = bound_addr(&ready, "listen_addr");
+    let ops_addr = bound_addr(&ready, "ops_addr");
     Api {
         service,
         addr,
