@@ -188,14 +188,7 @@ async fn request_ids_metrics_and_the_openapi_document() {
     let id = minted.headers()["x-request-id"].to_str().unwrap();
     assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
 
-    let metrics = client
-        .get(format!("{}/metrics", api.ops))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = api.metrics().await;
     let get_root = [
         ("http_request_method", "GET"),
         ("http_route", "/"),

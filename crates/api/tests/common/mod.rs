@@ -129,18 +129,9 @@ impl Api {
     /// `http.server.active_requests` on `/metrics`), so that a test acts on
     /// a request known to be in flight rather than one still on its way.
     pub async fn wait_gets_in_flight(&self, count: f64) {
-        let client = reqwest::Client::new();
-        let metrics = format!("{}/metrics", self.ops);
         let started = std::time::Instant::now();
         loop {
-            let text = client
-                .get(&metrics)
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
+            let text = self.metrics().await;
             let in_flight = sample(
                 &text,
                 "http_server_active_requests",
@@ -155,6 +146,16 @@ impl Api {
             );
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
+    }
+
+    /// The ops port's `/metrics`, as Prometheus text.
+    pub async fn metrics(&self) -> String {
+        reqwest::get(format!("{}/metrics", self.ops))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
     }
 
     /// Creates an order for a test that only needs one to exist.
