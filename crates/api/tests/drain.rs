@@ -61,12 +61,9 @@ async fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
 
 #[tokio::test]
 async fn http1_drain_keeps_serving_through_the_delay_then_closes_and_waits() {
-    // Long enough that each step below fits inside it on a loaded machine.
-    let drain_delay = Duration::from_secs(2);
-    let mut api = start(&[("SHUTDOWN_DRAIN_DELAY", "2s")]).await;
+    let mut api = start(&[("SHUTDOWN_DRAIN_DELAY", "1s")]).await;
 
-    // 1. An idle keep-alive connection, and a slow request in flight that
-    //    outlasts the delay.
+    // 1. An idle keep-alive connection, and a slow request in flight.
     let mut idle = TcpStream::connect(api.addr).await.unwrap();
     let (head, _) = exchange(&mut idle, "/").await;
     assert!(head.starts_with("http/1.1 200"), "{head}");
@@ -75,7 +72,7 @@ async fn http1_drain_keeps_serving_through_the_delay_then_closes_and_waits() {
     let (head, _) = exchange(&mut cold, "/").await;
     assert!(head.starts_with("http/1.1 200"), "{head}");
     let mut slow = TcpStream::connect(api.addr).await.unwrap();
-    slow.write_all(b"GET /test/slow?ms=3500 HTTP/1.1\r\nhost: api\r\n\r\n")
+    slow.write_all(b"GET /test/slow?ms=2300 HTTP/1.1\r\nhost: api\r\n\r\n")
         .await
         .unwrap();
     let slow = tokio::spawn(async move { read_response(&mut slow).await });
@@ -84,16 +81,15 @@ async fn http1_drain_keeps_serving_through_the_delay_then_closes_and_waits() {
     let readyz = format!("{}/readyz", api.ops);
     assert_eq!(ops.get(&readyz).send().await.unwrap().status(), 200);
 
-    // 2. SIGTERM: readiness fails at once, well inside the delay, so the
-    //    endpoint is removed while the pod still serves.
+    // 2. SIGTERM: readiness fails at once.
     let signalled = Instant::now();
     api.service.signal(Signal::SIGTERM);
-    while ops.get(&readyz).send().await.unwrap().status() != 503 {
-        assert!(
-            signalled.elapsed() < drain_delay / 2,
-            "readiness still true half-way through the delay"
-        );
-    }
+    while ops.get(&readyz).send().await.unwrap().status() != 503 {}
+    let not_ready_after = signalled.elapsed();
+    assert!(
+        not_ready_after < Duration::from_millis(50),
+        "{not_ready_after:?}"
+    );
 
     // A keep-alive connection used during the delay is served, and told to
     // close, so its client reconnects elsewhere.
@@ -103,7 +99,7 @@ async fn http1_drain_keeps_serving_through_the_delay_then_closes_and_waits() {
     assert!(closed_within(&mut idle, Duration::from_millis(500)).await);
     // One left idle stays open through the delay: closing it now could
     // cross a request already on its way (see `http::server`).
-    assert!(!closed_within(&mut cold, Duration::from_millis(200)).await);
+    assert!(!closed_within(&mut cold, Duration::from_millis(300)).await);
 
     // 3. During the delay a new connection is served, told to close, closed.
     let mut fresh = TcpStream::connect(api.addr).await.unwrap();
@@ -112,35 +108,27 @@ async fn http1_drain_keeps_serving_through_the_delay_then_closes_and_waits() {
     assert!(head.contains("connection: close"), "{head}");
     assert!(body.contains(r#""service":"api""#), "{body}");
     assert!(closed_within(&mut fresh, Duration::from_millis(500)).await);
-    assert!(signalled.elapsed() < drain_delay, "still in the delay");
+    assert!(
+        signalled.elapsed() < Duration::from_secs(1),
+        "still in the delay"
+    );
 
-    // 4. After the delay the listener is closed, and so is what was idle.
-    tokio::time::sleep_until((signalled + drain_delay).into()).await;
-    loop {
-        match TcpStream::connect(api.addr).await {
-            Err(refused) => {
-                assert_eq!(refused.kind(), ErrorKind::ConnectionRefused);
-                break;
-            }
-            Ok(_) => assert!(
-                signalled.elapsed() < drain_delay + Duration::from_secs(1),
-                "the listener still accepts a second after the delay"
-            ),
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(closed_within(&mut cold, Duration::from_secs(1)).await);
+    // 5. After the delay the listener is closed, and so is what was idle.
+    tokio::time::sleep_until((signalled + Duration::from_millis(1200)).into()).await;
+    let refused = TcpStream::connect(api.addr).await.unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::ConnectionRefused);
+    assert!(closed_within(&mut cold, Duration::from_millis(100)).await);
 
-    // 5. The slow request, started before the signal, completes.
+    // 4. The slow request, started before the signal, completes.
     let (head, body) = slow.await.unwrap();
     assert!(head.starts_with("http/1.1 200"), "{head}");
     assert!(head.contains("connection: close"), "{head}");
-    assert_eq!(body, "slept 3500 ms");
+    assert_eq!(body, "slept 2300 ms");
 
     // 6. A clean exit well before the grace period, with the counts.
     let status = api.service.wait_exit(Duration::from_secs(10)).await;
     assert_eq!(status.code(), Some(0));
-    assert!(signalled.elapsed() < Duration::from_secs(6));
+    assert!(signalled.elapsed() < Duration::from_secs(4));
     let report = api.service.report(Duration::from_secs(1)).await;
     assert_eq!(report["outcome"], "clean");
     let drained = hook_counts(&report, "drain", "http requests");
@@ -185,36 +173,28 @@ async fn http2_clients_get_goaway_and_their_open_stream_completes() {
     assert_eq!(warm.version(), hyper::Version::HTTP_2);
     assert_eq!(warm.status(), 200);
 
-    let slow = tokio::spawn(sender.send_request(get(api.addr, "/test/slow?ms=1500")));
+    let slow = tokio::spawn(sender.send_request(get(api.addr, "/test/slow?ms=1300")));
     api.wait_gets_in_flight(1.0).await;
     let signalled = Instant::now();
     api.service.signal(Signal::SIGTERM);
+    tokio::time::sleep(Duration::from_millis(300)).await;
 
-    // Once GOAWAY arrives the connection takes no new streams, although the
+    // GOAWAY arrived: the connection takes no new streams, although the
     // server is still in its delay.
-    loop {
-        let stream = sender.send_request(get(api.addr, "/")).await;
-        if stream.is_err() {
-            break;
-        }
-        assert!(
-            signalled.elapsed() < Duration::from_millis(900),
-            "new streams still taken late in the delay: {stream:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let refused = sender.send_request(get(api.addr, "/")).await;
+    assert!(refused.is_err(), "a new stream after GOAWAY: {refused:?}");
 
     let slow = slow.await.unwrap().unwrap();
     assert_eq!(slow.status(), 200);
-    assert_eq!(body_text(slow.into_body()).await, "slept 1500 ms");
-    // Then the connection ends cleanly as soon as its stream is done (at
-    // most 1.5 s after the signal), not at the end of the grace period.
-    tokio::time::timeout(Duration::from_secs(3), connection)
+    assert_eq!(body_text(slow.into_body()).await, "slept 1300 ms");
+    // Then the connection ends cleanly as soon as its stream is done, not
+    // at the end of the grace period.
+    tokio::time::timeout(Duration::from_secs(2), connection)
         .await
         .expect("the connection closes once its stream is done")
         .unwrap()
         .unwrap();
-    assert!(signalled.elapsed() < Duration::from_secs(3));
+    assert!(signalled.elapsed() < Duration::from_secs(2));
     assert_eq!(
         api.service.wait_exit(Duration::from_secs(10)).await.code(),
         Some(0)

@@ -43,7 +43,7 @@ async fn slow_answers_do_not_slow_the_schedule() {
     let all_sent_after = began.elapsed();
     assert_eq!(requests.len(), 50);
     assert!(
-        all_sent_after < Duration::from_millis(1500),
+        all_sent_after < Duration::from_millis(700),
         "a closed loop would need 50 × 300 ms; took {all_sent_after:?}"
     );
     for request in requests {
@@ -77,9 +77,8 @@ async fn a_stalled_sender_keeps_the_due_times_so_the_stall_counts_as_latency() {
         sent.duration_since(due) >= Duration::from_millis(140),
         "request 5 was sent late, and its latency must show it"
     );
-    // After the stall the schedule catches up instead of shifting: a
-    // shifted one would send the last request about 200 ms late.
+    // After the stall the schedule catches up instead of shifting.
     let (_, due, sent) = fired[29];
     assert_eq!(due, start + Duration::from_millis(290));
-    assert!(sent.duration_since(due) < Duration::from_millis(150));
+    assert!(sent.duration_since(due) < Duration::from_millis(50));
 }

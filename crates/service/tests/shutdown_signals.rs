@@ -79,10 +79,8 @@ async fn sigterm_flips_readiness_at_once_and_runs_the_phases_in_order() {
             "readiness never turned false"
         );
     };
-    // Well inside the 500 ms delay, so the endpoint is removed while the
-    // process still serves.
     assert!(
-        not_ready_after < Duration::from_millis(250),
+        not_ready_after <= Duration::from_millis(50),
         "readiness took {not_ready_after:?}"
     );
     // Liveness is a different question: the process is fine, just leaving.
@@ -176,7 +174,7 @@ async fn an_overrunning_hook_is_cut_at_its_budget_and_the_process_still_exits_in
     assert_eq!(hook_outcome(&report, "close"), "done");
     let flush = &probe_hook(&report, "flush");
     assert!(
-        (1000..1500).contains(&flush["elapsed_ms"].as_u64().unwrap()),
+        (1000..1200).contains(&flush["elapsed_ms"].as_u64().unwrap()),
         "flush cut at {flush}"
     );
 }
