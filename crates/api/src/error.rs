@@ -97,7 +97,7 @@ impl ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
-        if matches!(error, sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed) {
+        if service::db::is_unavailable(&error) {
             tracing::warn!(%error, "database unavailable");
             return Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -183,6 +183,8 @@ fn pod_env(args: &LocalArgs, role: Role) -> Vec<(String, String)> {
             ("WORK_TIME", human(args.work_time)),
             ("QUEUE_LEASE", human(args.queue_lease)),
             ("QUEUE_HEARTBEAT", human(args.queue_lease / 3)),
+            ("DATABASE_ACQUIRE_TIMEOUT", human(args.queue_lease / 3)),
+            ("DATABASE_STATEMENT_TIMEOUT", human(args.queue_lease / 3)),
         ]);
     }
     env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()

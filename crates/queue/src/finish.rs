@@ -1,54 +1,68 @@
-//! Ending an attempt. Every statement here is fenced on `(id, lease)`: it
-//! changes the row only if the lease is still the one presented, so a stale
-//! worker gets `false` (or [`FailOutcome::Lost`]) and changes nothing.
+//! Ending an attempt. Every statement here is fenced: it changes the row only
+//! if the lease is still the one presented, so a stale worker gets `false`
+//! (or [`FailOutcome::Lost`]) and changes nothing.
 
 use std::time::Duration;
 
 use sqlx::PgExecutor;
 
-use crate::job::JobId;
+use crate::job::{Fence, JobId};
 
 /// Marks a job completed. Pass the transaction that wrote the job's effect
 /// (`&mut *tx`) to make the effect and the completion one commit: if this
 /// returns `false`, roll back, and the effect never happened.
 pub async fn complete<'c>(
     executor: impl PgExecutor<'c>,
-    id: JobId,
-    lease: i64,
+    fence: Fence,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
         "update jobs set state = 'completed', finished_at = now(), locked_by = null, lease_expires_at = null
          where id = $1 and lease = $2 and state = 'running'",
     )
-    .bind(id)
-    .bind(lease)
+    .bind(fence.id)
+    .bind(fence.lease)
     .execute(executor)
     .await?;
     Ok(done.rows_affected() == 1)
 }
 
-/// Completes many jobs in one statement; returns the ids actually completed.
+/// Completes many jobs in one statement; returns the fences actually
+/// completed.
 /// For handlers with no transactional effect, where one round trip per job
 /// would cap throughput.
+///
+/// The rows are locked in id order, the order the heartbeat locks them in
+/// too: `update … from unnest(…)` alone locks in the array's order, and two
+/// statements that lock overlapping rows in different orders can deadlock.
 pub async fn complete_many<'c>(
     executor: impl PgExecutor<'c>,
-    held: &[(JobId, i64)],
-) -> Result<Vec<JobId>, sqlx::Error> {
-    if held.is_empty() {
+    fences: &[Fence],
+) -> Result<Vec<Fence>, sqlx::Error> {
+    if fences.is_empty() {
         return Ok(Vec::new());
     }
-    let ids: Vec<JobId> = held.iter().map(|(id, _)| *id).collect();
-    let leases: Vec<i64> = held.iter().map(|(_, lease)| *lease).collect();
-    sqlx::query_scalar(
-        "update jobs set state = 'completed', finished_at = now(), locked_by = null, lease_expires_at = null
-         from unnest($1::bigint[], $2::bigint[]) as held(id, lease)
-         where jobs.id = held.id and jobs.lease = held.lease and jobs.state = 'running'
-         returning jobs.id",
+    let (ids, leases) = crate::lease::columns(fences);
+    let completed: Vec<(JobId, i64)> = sqlx::query_as(
+        "with held as (
+             select jobs.id from jobs
+             join unnest($1::bigint[], $2::bigint[]) as fence(id, lease)
+               on jobs.id = fence.id and jobs.lease = fence.lease
+             where jobs.state = 'running'
+             order by jobs.id
+             for update of jobs
+         )
+         update jobs set state = 'completed', finished_at = now(), locked_by = null, lease_expires_at = null
+         from held where jobs.id = held.id
+         returning jobs.id, jobs.lease",
     )
     .bind(&ids)
     .bind(&leases)
     .fetch_all(executor)
-    .await
+    .await?;
+    Ok(completed
+        .into_iter()
+        .map(|(id, lease)| Fence { id, lease })
+        .collect())
 }
 
 /// Retry delays: `delay = min(max, base · 2^(attempt − 1)) · U(0.5, 1)`.
@@ -72,6 +86,11 @@ impl Default for Backoff {
     }
 }
 
+/// The exponent stops growing here: `2^60` times any base of a nanosecond or
+/// more is past any sensible `max` already, and a float raised much further
+/// (`2^1024`) overflows, which would make the job impossible to fail.
+const MAX_BACKOFF_EXPONENT: i32 = 60;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailOutcome {
     /// Back to `available`, to run after the backoff delay.
@@ -86,8 +105,7 @@ pub enum FailOutcome {
 /// `max_attempts`. `error` is kept in `last_error` either way.
 pub async fn fail<'c>(
     executor: impl PgExecutor<'c>,
-    id: JobId,
-    lease: i64,
+    fence: Fence,
     error: &str,
     backoff: Backoff,
 ) -> Result<FailOutcome, sqlx::Error> {
@@ -95,7 +113,8 @@ pub async fn fail<'c>(
         "update jobs set
              state = case when attempt >= max_attempts then 'discarded' else 'available' end,
              run_at = case when attempt >= max_attempts then run_at
-                      else now() + make_interval(secs => least($4, $3 * power(2, attempt - 1)) * (0.5 + random() / 2)) end,
+                      else now() + make_interval(secs =>
+                          least($4, $3 * power(2, least(attempt - 1, $6))) * (0.5 + random() / 2)) end,
              finished_at = case when attempt >= max_attempts then now() end,
              last_error = $5,
              locked_by = null,
@@ -103,11 +122,12 @@ pub async fn fail<'c>(
          where id = $1 and lease = $2 and state = 'running'
          returning state",
     )
-    .bind(id)
-    .bind(lease)
+    .bind(fence.id)
+    .bind(fence.lease)
     .bind(backoff.base.as_secs_f64())
     .bind(backoff.max.as_secs_f64())
     .bind(error)
+    .bind(MAX_BACKOFF_EXPONENT)
     .fetch_optional(executor)
     .await?;
     Ok(match state.as_deref() {
@@ -117,21 +137,38 @@ pub async fn fail<'c>(
     })
 }
 
+/// Discards a job at once, whatever attempts it has left: for a failure no
+/// retry can mend, such as a payload this release cannot decode. `error` is
+/// kept in `last_error`. `false` when the lease was no longer ours.
+pub async fn discard<'c>(
+    executor: impl PgExecutor<'c>,
+    fence: Fence,
+    error: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "update jobs set state = 'discarded', finished_at = now(), last_error = $3,
+                         locked_by = null, lease_expires_at = null
+         where id = $1 and lease = $2 and state = 'running'",
+    )
+    .bind(fence.id)
+    .bind(fence.lease)
+    .bind(error)
+    .execute(executor)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// Hands a job back at once, with its attempt given back: for work that
 /// acknowledged cancellation, so it did not fail, it was interrupted. Never
 /// call this while the job's code may still be running.
-pub async fn release<'c>(
-    executor: impl PgExecutor<'c>,
-    id: JobId,
-    lease: i64,
-) -> Result<bool, sqlx::Error> {
+pub async fn release<'c>(executor: impl PgExecutor<'c>, fence: Fence) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
         "update jobs set state = 'available', attempt = attempt - 1, run_at = now(),
                          locked_by = null, lease_expires_at = null
          where id = $1 and lease = $2 and state = 'running'",
     )
-    .bind(id)
-    .bind(lease)
+    .bind(fence.id)
+    .bind(fence.lease)
     .execute(executor)
     .await?;
     Ok(done.rows_affected() == 1)

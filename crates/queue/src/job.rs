@@ -5,6 +5,24 @@ use time::OffsetDateTime;
 
 pub type JobId = i64;
 
+/// Which job, and which claim of it. Every statement that ends or renews an
+/// attempt presents the fence it claimed with, and changes nothing if the
+/// job has been claimed again since: a stale worker can never overwrite a
+/// newer attempt. Ordered by id first, the order every statement that locks
+/// several jobs takes their rows in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Fence {
+    pub id: JobId,
+    /// The job's claim counter, bumped by every claim.
+    pub lease: i64,
+}
+
+impl std::fmt::Display for Fence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "job {} lease {}", self.id, self.lease)
+    }
+}
+
 /// A job to enqueue. Defaults: priority 0, 5 attempts, runnable now.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewJob {
@@ -67,4 +85,13 @@ pub struct ClaimedJob {
     pub attempt: i32,
     pub max_attempts: i32,
     pub trace_context: Option<String>,
+}
+
+impl ClaimedJob {
+    pub fn fence(&self) -> Fence {
+        Fence {
+            id: self.id,
+            lease: self.lease,
+        }
+    }
 }

@@ -1,11 +1,12 @@
 //! Claiming, renewing and rescuing leases: the statements a worker process
 //! runs on its own behalf, each a single round trip whatever the batch size.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use sqlx::PgPool;
 
-use crate::job::{ClaimedJob, JobId};
+use crate::job::{ClaimedJob, Fence, JobId};
 
 /// Distinguishes the rescuer's advisory lock from any other in the database.
 const RESCUE_LOCK_KEY: i64 = 0x6a6f_6273_7265_7363; // "jobsresc"
@@ -71,44 +72,64 @@ impl Leases {
     /// Renews every lease in `held` in one statement, and returns the ones
     /// that are no longer ours (rescued and maybe claimed again elsewhere):
     /// their work must be cancelled, and it must not be completed.
-    pub async fn heartbeat(&self, held: &[(JobId, i64)]) -> Result<Vec<(JobId, i64)>, sqlx::Error> {
+    ///
+    /// Rows are locked in id order, as [`crate::complete_many`] locks them,
+    /// so the two can never deadlock over jobs they share.
+    pub async fn heartbeat(&self, held: &[Fence]) -> Result<Vec<Fence>, sqlx::Error> {
         if held.is_empty() {
             return Ok(Vec::new());
         }
-        let ids: Vec<JobId> = held.iter().map(|(id, _)| *id).collect();
-        let leases: Vec<i64> = held.iter().map(|(_, lease)| *lease).collect();
-        let renewed: Vec<JobId> = sqlx::query_scalar(
-            "update jobs set lease_expires_at = now() + make_interval(secs => $3)
-             from unnest($1::bigint[], $2::bigint[]) as held(id, lease)
-             where jobs.id = held.id and jobs.lease = held.lease and jobs.state = 'running'
-             returning jobs.id",
+        let (ids, leases) = columns(held);
+        let renewed: HashSet<Fence> = sqlx::query_as::<_, (JobId, i64)>(
+            "with held as (
+                 select jobs.id from jobs
+                 join unnest($1::bigint[], $2::bigint[]) as fence(id, lease)
+                   on jobs.id = fence.id and jobs.lease = fence.lease
+                 where jobs.state = 'running'
+                 order by jobs.id
+                 for update of jobs
+             )
+             update jobs set lease_expires_at = now() + make_interval(secs => $3)
+             from held where jobs.id = held.id
+             returning jobs.id, jobs.lease",
         )
         .bind(&ids)
         .bind(&leases)
         .bind(self.lease.as_secs_f64())
         .fetch_all(&self.pool)
-        .await?;
+        .await?
+        .into_iter()
+        .map(|(id, lease)| Fence { id, lease })
+        .collect();
         Ok(held
             .iter()
             .copied()
-            .filter(|(id, _)| !renewed.contains(id))
+            .filter(|fence| !renewed.contains(fence))
             .collect())
     }
 
     /// Returns jobs whose lease expired to the queue, or discards them when
     /// their attempts are used up. One process at a time does this, by a
     /// transaction-scoped advisory lock: it cannot outlive the statement, so
-    /// a rescuer that dies holds nothing.
+    /// a rescuer that dies holds nothing. A row locked right now (its lease
+    /// being renewed, or its attempt ending) is skipped, not waited for: it
+    /// is not abandoned, and waiting could deadlock with a heartbeat.
     pub async fn rescue(&self) -> Result<Rescued, sqlx::Error> {
         let states: Vec<String> = sqlx::query_scalar(
-            "with rescuer as (select pg_try_advisory_xact_lock($1) as is_only_one)
+            "with rescuer as (select pg_try_advisory_xact_lock($1) as is_only_one),
+             expired as (
+                 select jobs.id from jobs, rescuer
+                 where rescuer.is_only_one and jobs.state = 'running' and jobs.lease_expires_at < now()
+                 order by jobs.id
+                 for update of jobs skip locked
+             )
              update jobs set state = case when attempt >= max_attempts then 'discarded' else 'available' end,
                              finished_at = case when attempt >= max_attempts then now() end,
                              last_error = 'lease expired (held by ' || coalesce(locked_by, '?') || ')',
                              locked_by = null,
                              lease_expires_at = null
-             from rescuer
-             where rescuer.is_only_one and jobs.state = 'running' and jobs.lease_expires_at < now()
+             from expired
+             where jobs.id = expired.id
              returning jobs.state",
         )
         .bind(RESCUE_LOCK_KEY)
@@ -128,4 +149,9 @@ impl Leases {
             discarded,
         })
     }
+}
+
+/// Fences as the two arrays `unnest` turns back into rows.
+pub(crate) fn columns(fences: &[Fence]) -> (Vec<JobId>, Vec<i64>) {
+    fences.iter().map(|fence| (fence.id, fence.lease)).unzip()
 }

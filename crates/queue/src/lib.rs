@@ -21,10 +21,12 @@ mod enqueue;
 mod finish;
 mod job;
 mod lease;
+mod retention;
 mod stats;
 
 pub use enqueue::{CHANNEL, enqueue, enqueue_many};
-pub use finish::{Backoff, FailOutcome, complete, complete_many, fail, release};
-pub use job::{ClaimedJob, JobId, NewJob};
+pub use finish::{Backoff, FailOutcome, complete, complete_many, discard, fail, release};
+pub use job::{ClaimedJob, Fence, JobId, NewJob};
 pub use lease::{Leases, Rescued};
+pub use retention::{Retention, Swept, sweep};
 pub use stats::{QueueStats, stats};

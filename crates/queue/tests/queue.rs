@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use queue::{Backoff, FailOutcome, Leases, NewJob};
+use queue::{Backoff, ClaimedJob, FailOutcome, Fence, Leases, NewJob};
 use serde_json::json;
 use sqlx::PgPool;
 use testkit::TestDb;
@@ -130,23 +130,23 @@ async fn a_stale_lease_can_neither_complete_fail_nor_release_a_rescued_and_recla
     assert_eq!(fresh.id, id);
     assert_eq!(fresh.lease, stale.lease + 1);
 
-    assert!(!queue::complete(&db.pool, id, stale.lease).await.unwrap());
+    assert!(!queue::complete(&db.pool, stale.fence()).await.unwrap());
     assert_eq!(
-        queue::fail(&db.pool, id, stale.lease, "stale", Backoff::default())
+        queue::fail(&db.pool, stale.fence(), "stale", Backoff::default())
             .await
             .unwrap(),
         FailOutcome::Lost
     );
-    assert!(!queue::release(&db.pool, id, stale.lease).await.unwrap());
+    assert!(!queue::release(&db.pool, stale.fence()).await.unwrap());
     assert!(
-        queue::complete_many(&db.pool, &[(id, stale.lease)])
+        queue::complete_many(&db.pool, &[stale.fence()])
             .await
             .unwrap()
             .is_empty()
     );
     assert_eq!(
-        first.heartbeat(&[(id, stale.lease)]).await.unwrap(),
-        vec![(id, stale.lease)],
+        first.heartbeat(&[stale.fence()]).await.unwrap(),
+        vec![stale.fence()],
         "the heartbeat reports it lost"
     );
     let (state, attempt, _, _) = row(&db.pool, id).await;
@@ -156,7 +156,7 @@ async fn a_stale_lease_can_neither_complete_fail_nor_release_a_rescued_and_recla
         "the stale worker changed nothing"
     );
 
-    assert!(queue::complete(&db.pool, id, fresh.lease).await.unwrap());
+    assert!(queue::complete(&db.pool, fresh.fence()).await.unwrap());
     assert_eq!(row(&db.pool, id).await.0, "completed");
 }
 
@@ -166,7 +166,7 @@ async fn release_makes_the_job_available_at_once_with_its_attempt_given_back() {
     let id = enqueue(&db.pool, NewJob::new("k", json!({}))).await;
     let leases = Leases::new(db.pool.clone(), "w", LEASE);
     let job = leases.claim(1).await.unwrap().remove(0);
-    assert!(queue::release(&db.pool, id, job.lease).await.unwrap());
+    assert!(queue::release(&db.pool, job.fence()).await.unwrap());
     let again = leases.claim(1).await.unwrap().remove(0);
     assert_eq!(
         (again.id, again.attempt),
@@ -188,7 +188,7 @@ async fn failures_back_off_then_discard_at_max_attempts_keeping_the_last_error()
     for (attempt, nominal) in [(1, 10.0), (2, 15.0)] {
         let job = leases.claim(1).await.unwrap().remove(0);
         assert_eq!(job.attempt, attempt);
-        let outcome = queue::fail(&db.pool, id, job.lease, &format!("boom {attempt}"), backoff)
+        let outcome = queue::fail(&db.pool, job.fence(), &format!("boom {attempt}"), backoff)
             .await
             .unwrap();
         assert_eq!(outcome, FailOutcome::Retrying);
@@ -216,7 +216,7 @@ async fn failures_back_off_then_discard_at_max_attempts_keeping_the_last_error()
     let job = leases.claim(1).await.unwrap().remove(0);
     assert_eq!(job.attempt, 3);
     assert_eq!(
-        queue::fail(&db.pool, id, job.lease, "boom 3", backoff)
+        queue::fail(&db.pool, job.fence(), "boom 3", backoff)
             .await
             .unwrap(),
         FailOutcome::Discarded
@@ -248,12 +248,12 @@ async fn a_heartbeat_renews_held_leases_in_one_statement() {
     let a = enqueue(&db.pool, NewJob::new("k", json!({}))).await;
     let b = enqueue(&db.pool, NewJob::new("k", json!({}))).await;
     let leases = Leases::new(db.pool.clone(), "w", LEASE);
-    let held: Vec<(i64, i64)> = leases
+    let held: Vec<Fence> = leases
         .claim(2)
         .await
         .unwrap()
         .iter()
-        .map(|j| (j.id, j.lease))
+        .map(ClaimedJob::fence)
         .collect();
     expire(&db.pool, a).await;
     expire(&db.pool, b).await;

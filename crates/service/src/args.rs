@@ -142,6 +142,22 @@ pub struct DatabaseArgs {
     /// How long a request waits for a pooled connection before failing.
     #[arg(long, env = "DATABASE_ACQUIRE_TIMEOUT", value_name = "DATABASE_ACQUIRE_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
     pub database_acquire_timeout: Duration,
+
+    /// The server cancels any statement that runs longer (PostgreSQL's
+    /// statement_timeout), so a lock wait or a runaway query holds nothing
+    /// for ever.
+    #[arg(long, env = "DATABASE_STATEMENT_TIMEOUT", value_name = "DATABASE_STATEMENT_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub database_statement_timeout: Duration,
+}
+
+impl DatabaseArgs {
+    /// The longest a healthy database takes to answer one call: waiting for a
+    /// connection, then the statement. Past it the server is not answering
+    /// at all (a half-open connection after a failover), and only the
+    /// client's own timer can end the wait.
+    pub fn call_bound(&self) -> Duration {
+        self.database_acquire_timeout + self.database_statement_timeout
+    }
 }
 
 /// sqlx parses any scheme as PostgreSQL; a `mysql://` URL pasted by mistake

@@ -1,4 +1,5 @@
-//! The database pool: opened at start-up, closed last, inside a budget.
+//! The database pool: opened at start-up, closed last, inside a budget, and
+//! every call through it bounded in time.
 
 use std::time::Duration;
 
@@ -7,21 +8,78 @@ use sqlx::postgres::PgPoolOptions;
 
 use crate::DatabaseArgs;
 
+/// How long `/readyz` waits for the database. Under the kubelet's default 1 s
+/// probe timeout, so that a database that does not answer makes the probe
+/// fail with a 503, not time out.
+pub const READINESS_TIMEOUT: Duration = Duration::from_millis(500);
+
 /// Connects, or explains which setting to look at.
+///
+/// Every session gets a `statement_timeout`, and TCP keepalives from the
+/// server's side so that PostgreSQL notices a client that vanished and frees
+/// its locks. sqlx 0.9 cannot set keepalives on its own sockets (the option
+/// is an open pull request), so a server that vanishes is noticed by the
+/// client-side bound on each call instead ([`bounded`]).
 pub async fn connect(args: &DatabaseArgs) -> Result<PgPool, sqlx::Error> {
+    let statement_timeout = format!("{}ms", args.database_statement_timeout.as_millis());
+    let options = args.database_url.clone().options([
+        ("statement_timeout", statement_timeout.as_str()),
+        ("tcp_keepalives_idle", "10"),
+        ("tcp_keepalives_interval", "5"),
+        ("tcp_keepalives_count", "3"),
+    ]);
     PgPoolOptions::new()
         .max_connections(args.database_max_connections)
         .acquire_timeout(args.database_acquire_timeout)
-        .connect_with(args.database_url.clone())
+        .connect_with(options)
         .await
 }
 
-/// Whether the database answers within `timeout`, for `/readyz`.
-pub async fn is_reachable(pool: &PgPool, timeout: Duration) -> bool {
-    matches!(
-        tokio::time::timeout(timeout, sqlx::query("select 1").execute(pool)).await,
-        Ok(Ok(_))
-    )
+/// Runs one database call, but gives up after `limit`: a call on a
+/// connection whose server stopped answering would otherwise wait for the
+/// kernel to give up on the socket, which takes many minutes.
+pub async fn bounded<T>(
+    limit: Duration,
+    call: impl Future<Output = Result<T, sqlx::Error>>,
+) -> Result<T, sqlx::Error> {
+    match tokio::time::timeout(limit, call).await {
+        Ok(result) => result,
+        Err(_) => Err(sqlx::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("no answer from the database within {limit:?}"),
+        ))),
+    }
+}
+
+/// Whether an error says the database is out of reach or going away, not
+/// that the statement was wrong: worth a 503 and a retry, not a 500. Covers
+/// a restart (`57P01` admin shutdown, `57P03` cannot connect now), a broken
+/// or refused connection, an exhausted pool, and a statement cut off by
+/// `statement_timeout` (`57014`).
+pub fn is_unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(error) => error.code().is_some_and(|code| {
+            // Class 08: connection exception.
+            code.starts_with("08")
+                || matches!(
+                    code.as_ref(),
+                    "57P01" | "57P02" | "57P03" | "53300" | "57014"
+                )
+        }),
+        _ => false,
+    }
+}
+
+/// Whether the database answers within [`READINESS_TIMEOUT`], for `/readyz`.
+pub async fn is_reachable(pool: &PgPool) -> bool {
+    bounded(READINESS_TIMEOUT, sqlx::query("select 1").execute(pool))
+        .await
+        .is_ok()
 }
 
 /// `Pool::close` waits without bound for every checked-out connection, so it

@@ -5,7 +5,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
@@ -54,7 +53,7 @@ async fn readyz(State(state): State<OpsState>) -> impl IntoResponse {
         return (StatusCode::SERVICE_UNAVAILABLE, why);
     }
     if let Some(pool) = &state.pool
-        && !crate::db::is_reachable(pool, Duration::from_secs(1)).await
+        && !crate::db::is_reachable(pool).await
     {
         return (StatusCode::SERVICE_UNAVAILABLE, "database unreachable");
     }

@@ -13,7 +13,7 @@ use crate::hook::{Counts, HookContext, HookError};
 use crate::phase::Phase;
 use crate::readiness::Readiness;
 use crate::report::{PhaseReport, Report};
-use crate::runner::{PhasePlan, run_delay, run_hooks, skipped};
+use crate::runner::{OnHurry, PhasePlan, run_delay, run_hooks, skipped};
 use crate::trigger::{ReloadHookDebug, Shared, listen_for_signals};
 
 pub(crate) type HookFuture = Pin<Box<dyn Future<Output = Result<(), HookError>> + Send>>;
@@ -217,21 +217,33 @@ impl Shutdown {
         phases.push(run_delay(&plan, started_at + budget.drain_delay).await);
 
         let drain_deadline = started_at + budget.drain_delay + budget.drain;
-        // After a second signal, stopping intake is still worth doing, but it
-        // gets only the short cancel window instead of the drain budget.
-        let intake_deadline = if hurry.is_cancelled() {
-            Instant::now() + budget.cancel
-        } else {
-            drain_deadline
-        };
+        // Stop-intake shares the drain budget; after a second signal, whether
+        // it came before this phase or during it, it gets only the short
+        // cancel window.
         let intake = self.take(Phase::StopIntake);
-        phases.push(run_hooks(&plan, Phase::StopIntake, intake, intake_deadline, None).await);
+        phases.push(
+            run_hooks(
+                &plan,
+                Phase::StopIntake,
+                intake,
+                drain_deadline,
+                OnHurry::Shorten(&hurry, budget.cancel),
+            )
+            .await,
+        );
 
         let drain = self.take(Phase::Drain);
         phases.push(if hurry.is_cancelled() {
             skipped(&plan, Phase::Drain, drain)
         } else {
-            run_hooks(&plan, Phase::Drain, drain, drain_deadline, Some(&hurry)).await
+            run_hooks(
+                &plan,
+                Phase::Drain,
+                drain,
+                drain_deadline,
+                OnHurry::Skip(&hurry),
+            )
+            .await
         });
 
         for (phase, window) in [
@@ -240,7 +252,16 @@ impl Shutdown {
             (Phase::Close, budget.close),
         ] {
             let hooks = self.take(phase);
-            phases.push(run_hooks(&plan, phase, hooks, Instant::now() + window, None).await);
+            phases.push(
+                run_hooks(
+                    &plan,
+                    phase,
+                    hooks,
+                    Instant::now() + window,
+                    OnHurry::Ignore,
+                )
+                .await,
+            );
         }
 
         let report = Report::new(trigger, phases.phases, started_at.elapsed(), budget.total);

@@ -84,20 +84,30 @@ pub(crate) fn skipped(
     }
 }
 
+/// What a second signal does to a phase that is running.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum OnHurry<'a> {
+    /// Nothing: the phase keeps its own deadline.
+    Ignore,
+    /// Abandon the hooks at once, reported `skipped` (the drain).
+    Skip(&'a CancellationToken),
+    /// Bring the deadline forward to `window` after the second signal, if
+    /// that is sooner (stopping intake is still worth doing, but quickly).
+    Shorten(&'a CancellationToken, Duration),
+}
+
 /// Runs every hook of a phase concurrently. A hook still running at the
-/// deadline is aborted and reported `timed_out`; one still running when
-/// `hurry` fires is aborted and reported `skipped`.
+/// deadline is aborted and reported `timed_out`; `on_hurry` says what a
+/// second signal does to one still running.
 pub(crate) async fn run_hooks(
     plan: &PhasePlan,
     phase: Phase,
     hooks: Vec<(String, Counts, Hook)>,
     deadline: Instant,
-    hurry: Option<&CancellationToken>,
+    on_hurry: OnHurry<'_>,
 ) -> PhaseReport {
     plan.shared.mark_phase(phase);
     let start = Instant::now();
-    let never = CancellationToken::new();
-    let hurry = hurry.unwrap_or(&never);
     let runs = hooks.into_iter().map(|(name, counts, hook)| {
         let ctx = HookContext {
             deadline,
@@ -111,13 +121,12 @@ pub(crate) async fn run_hooks(
                     Ok(Err(error)) => (Outcome::Failed, Some(error.to_string())),
                     Err(join) => (Outcome::Failed, Some(panic_message(join))),
                 },
-                _ = sleep_until(deadline) => {
+                cut = hurried_deadline(deadline, on_hurry) => {
                     task.abort();
-                    (Outcome::TimedOut, Some(format!("abandoned at its {}ms budget", millis(deadline.saturating_duration_since(start)))))
-                }
-                _ = hurry.cancelled() => {
-                    task.abort();
-                    (Outcome::Skipped, Some("cut short by a second signal".to_owned()))
+                    match cut {
+                        Some(outcome) => (outcome, Some("cut short by a second signal".to_owned())),
+                        None => (Outcome::TimedOut, Some(format!("abandoned at its {}ms budget", millis(deadline.saturating_duration_since(start))))),
+                    }
                 }
             };
             if outcome != Outcome::Done {
@@ -149,6 +158,34 @@ pub(crate) async fn run_hooks(
         ),
         outcome,
         hooks,
+    }
+}
+
+/// Resolves when a hook must be abandoned: `None` at its own deadline, or the
+/// outcome to report when a second signal cut it short.
+async fn hurried_deadline(deadline: Instant, on_hurry: OnHurry<'_>) -> Option<Outcome> {
+    match on_hurry {
+        OnHurry::Ignore => {
+            sleep_until(deadline).await;
+            None
+        }
+        OnHurry::Skip(hurry) => tokio::select! {
+            () = sleep_until(deadline) => None,
+            () = hurry.cancelled() => Some(Outcome::Skipped),
+        },
+        OnHurry::Shorten(hurry, window) => {
+            tokio::select! {
+                () = sleep_until(deadline) => return None,
+                () = hurry.cancelled() => {}
+            }
+            let cut = Instant::now() + window;
+            if cut >= deadline {
+                sleep_until(deadline).await;
+                return None;
+            }
+            sleep_until(cut).await;
+            Some(Outcome::TimedOut)
+        }
     }
 }
 

@@ -152,6 +152,40 @@ async fn a_second_signal_skips_delay_and_drain() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_second_signal_during_a_stuck_stop_intake_cuts_it_to_the_cancel_window() {
+    let mut shutdown = build();
+    shutdown.on(
+        Phase::StopIntake,
+        "stuck listener",
+        sleeper(Duration::from_secs(3600)),
+    );
+    shutdown.on(Phase::Cancel, "release", sleeper(Duration::from_millis(10)));
+    let shared = shutdown.shared_for_tests();
+    shutdown.handle().trigger("test");
+    // The 5 s delay ends, stop-intake starts and hangs; the second signal
+    // comes 2 s into it.
+    tokio::spawn(async move {
+        sleep(Duration::from_secs(7)).await;
+        shared.hurry.cancel();
+    });
+    let report = shutdown.run().await;
+
+    let intake = hook(&report, Phase::StopIntake);
+    assert_eq!(intake.outcome, Outcome::TimedOut);
+    assert_eq!(intake.start_offset_ms, 5000);
+    assert_eq!(
+        intake.elapsed_ms, 3000,
+        "2 s before the signal, then the 1 s cancel window, not the 17 s drain budget"
+    );
+    assert_eq!(
+        report.phase(Phase::Drain).unwrap().outcome,
+        Outcome::Skipped
+    );
+    assert_eq!(hook(&report, Phase::Cancel).start_offset_ms, 8000);
+    assert_eq!(report.outcome, Overall::Overran);
+}
+
+#[tokio::test(start_paused = true)]
 async fn counts_survive_a_hook_that_is_abandoned() {
     let mut shutdown = build();
     shutdown.on(Phase::Drain, "jobs", |ctx| async move {

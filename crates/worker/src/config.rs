@@ -34,6 +34,14 @@ pub struct Args {
     #[arg(long, env = "QUEUE_HEARTBEAT", value_name = "QUEUE_HEARTBEAT", default_value = "5s", value_parser = humantime::parse_duration)]
     pub queue_heartbeat: Duration,
 
+    /// How long completed jobs are kept before the sweeper deletes them.
+    #[arg(long, env = "QUEUE_RETAIN_COMPLETED", value_name = "QUEUE_RETAIN_COMPLETED", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub queue_retain_completed: Duration,
+
+    /// How long discarded jobs are kept, for a person to look into or retry.
+    #[arg(long, env = "QUEUE_RETAIN_DISCARDED", value_name = "QUEUE_RETAIN_DISCARDED", default_value = "7d", value_parser = humantime::parse_duration)]
+    pub queue_retain_discarded: Duration,
+
     /// How often to look for work when no notification arrives.
     #[arg(long, env = "QUEUE_POLL_INTERVAL", value_name = "QUEUE_POLL_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
     pub queue_poll_interval: Duration,
@@ -79,7 +87,34 @@ impl Args {
                 humantime::format_duration(self.queue_lease)
             ));
         }
+        // One renewal (a wait for a connection, then the statement) must be
+        // able to fail and be retried well inside the lease.
+        for (name, value) in [
+            (
+                "DATABASE_ACQUIRE_TIMEOUT",
+                self.database.database_acquire_timeout,
+            ),
+            (
+                "DATABASE_STATEMENT_TIMEOUT",
+                self.database.database_statement_timeout,
+            ),
+        ] {
+            if value.is_zero() || value * 3 > self.queue_lease {
+                return Err(format!(
+                    "{name} ({}) must be non-zero and at most a third of QUEUE_LEASE ({})",
+                    humantime::format_duration(value),
+                    humantime::format_duration(self.queue_lease)
+                ));
+            }
+        }
         Ok(())
+    }
+
+    pub fn retention(&self) -> queue::Retention {
+        queue::Retention {
+            completed: self.queue_retain_completed,
+            discarded: self.queue_retain_discarded,
+        }
     }
 
     pub fn worker_id(&self) -> String {

@@ -1,43 +1,159 @@
-//! The leases this process holds, and how to stop the work behind each.
+//! The leases this process holds, how to stop the work behind each, and
+//! until when each is known to be ours.
+//!
+//! Keyed by [`Fence`], not by job id: after an outage longer than the lease,
+//! this process may hold attempt L+1 of a job whose attempt L still runs
+//! here. Each attempt must remove only its own entry, or L ending would
+//! orphan L+1, which would then go unrenewed and be run a third time.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use queue::JobId;
+use queue::Fence;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Held {
-    inner: Arc<Mutex<HashMap<JobId, (i64, CancellationToken)>>>,
+    inner: Arc<Mutex<BTreeMap<Fence, Lease>>>,
+    /// `QUEUE_LEASE`: how long a claim or a renewal keeps a job ours.
+    lease: Duration,
+}
+
+#[derive(Debug)]
+struct Lease {
+    cancel: CancellationToken,
+    /// When the lease runs out as far as this process can prove: the lease
+    /// counted from when the statement that set it was *sent*, which is no
+    /// later than the database's own `lease_expires_at`.
+    ours_until: Instant,
 }
 
 impl Held {
-    pub fn insert(&self, id: JobId, lease: i64, cancel: CancellationToken) {
-        self.lock().insert(id, (lease, cancel));
-    }
-
-    pub fn remove(&self, id: JobId) {
-        self.lock().remove(&id);
-    }
-
-    pub fn leases(&self) -> Vec<(JobId, i64)> {
-        self.lock()
-            .iter()
-            .map(|(id, (lease, _))| (*id, *lease))
-            .collect()
-    }
-
-    /// Cancels the work of a job whose lease is no longer ours. Its fenced
-    /// completion would fail anyway; cancelling stops it wasting effort.
-    pub fn cancel_lost(&self, id: JobId, lease: i64) {
-        if let Some((held_lease, cancel)) = self.lock().get(&id)
-            && *held_lease == lease
-        {
-            cancel.cancel();
+    pub fn new(lease: Duration) -> Self {
+        Self {
+            inner: Arc::default(),
+            lease,
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<JobId, (i64, CancellationToken)>> {
+    /// Records a claim whose statement was sent at `claim_sent`.
+    pub fn insert(&self, fence: Fence, cancel: CancellationToken, claim_sent: Instant) {
+        let ours_until = claim_sent + self.lease;
+        self.lock().insert(fence, Lease { cancel, ours_until });
+    }
+
+    /// Forgets one attempt; another attempt of the same job stays.
+    pub fn remove(&self, fence: Fence) {
+        self.lock().remove(&fence);
+    }
+
+    /// Every held fence, in id order.
+    pub fn fences(&self) -> Vec<Fence> {
+        self.lock().keys().copied().collect()
+    }
+
+    /// Extends the leases a heartbeat sent at `sent` renewed.
+    pub fn renewed(&self, fences: &[Fence], sent: Instant) {
+        let mut held = self.lock();
+        for fence in fences {
+            if let Some(lease) = held.get_mut(fence) {
+                lease.ours_until = lease.ours_until.max(sent + self.lease);
+            }
+        }
+    }
+
+    /// Cancels the work of an attempt whose lease is no longer ours. Its
+    /// fenced completion would fail anyway; cancelling stops it wasting
+    /// effort, and stops it racing the attempt that replaced it.
+    pub fn cancel_lost(&self, fence: Fence) {
+        if let Some(lease) = self.lock().get(&fence) {
+            lease.cancel.cancel();
+        }
+    }
+
+    /// Cancels every attempt whose lease may run out before `next_check`:
+    /// once the lease expires, the rescuer can hand the job to someone else,
+    /// and this process can no longer prove it owns it. Returns the fences
+    /// newly cancelled.
+    pub fn cancel_lapsing(&self, next_check: Instant) -> Vec<Fence> {
+        self.lock()
+            .iter()
+            .filter(|(_, lease)| lease.ours_until <= next_check && !lease.cancel.is_cancelled())
+            .map(|(fence, lease)| {
+                lease.cancel.cancel();
+                *fence
+            })
+            .collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<Fence, Lease>> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LEASE: Duration = Duration::from_secs(30);
+
+    fn fence(id: i64, lease: i64) -> Fence {
+        Fence { id, lease }
+    }
+
+    #[test]
+    fn an_old_attempt_ending_leaves_the_new_attempt_of_the_same_job_held() {
+        let held = Held::new(LEASE);
+        let now = Instant::now();
+        let (old, new) = (CancellationToken::new(), CancellationToken::new());
+        // Attempt 1 still runs when the job, rescued, is claimed again here.
+        held.insert(fence(7, 1), old.clone(), now);
+        held.insert(fence(7, 2), new.clone(), now);
+        held.remove(fence(7, 1));
+        assert_eq!(
+            held.fences(),
+            vec![fence(7, 2)],
+            "attempt 2 is still renewed"
+        );
+
+        held.cancel_lost(fence(7, 1));
+        assert!(!new.is_cancelled(), "a lost attempt 1 cancels only itself");
+        held.cancel_lost(fence(7, 2));
+        assert!(new.is_cancelled());
+    }
+
+    #[test]
+    fn fences_come_in_id_order_whatever_the_claim_order() {
+        let held = Held::new(LEASE);
+        let now = Instant::now();
+        for id in [9, 3, 5, 1] {
+            held.insert(fence(id, 1), CancellationToken::new(), now);
+        }
+        let ids: Vec<i64> = held.fences().iter().map(|f| f.id).collect();
+        assert_eq!(ids, vec![1, 3, 5, 9]);
+    }
+
+    #[test]
+    fn work_is_cancelled_once_its_lease_may_lapse_before_the_next_check_and_not_before() {
+        let held = Held::new(LEASE);
+        let start = Instant::now();
+        let (renewed, stale) = (CancellationToken::new(), CancellationToken::new());
+        held.insert(fence(1, 1), renewed.clone(), start);
+        held.insert(fence(2, 1), stale.clone(), start);
+        held.renewed(&[fence(1, 1)], start + Duration::from_secs(20));
+
+        assert!(
+            held.cancel_lapsing(start + LEASE - Duration::from_millis(1))
+                .is_empty()
+        );
+        assert_eq!(held.cancel_lapsing(start + LEASE), vec![fence(2, 1)]);
+        assert!(stale.is_cancelled());
+        assert!(!renewed.is_cancelled(), "its renewal moved it 20s on");
+        assert!(
+            held.cancel_lapsing(start + LEASE).is_empty(),
+            "each is reported once"
+        );
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! Start-up, then the shutdown order:
 //! 1. readiness 503 (announce);
-//! 2. stop claiming and UNLISTEN; stop rescuing (stop intake);
+//! 2. stop claiming and UNLISTEN; stop rescuing and sweeping (stop intake);
 //! 3. running jobs go on, with their heartbeats, until the drain budget ends;
 //! 4. cancel the rest: a job that returns cancelled is released, fenced; a
 //!    job that ignores cancellation is left to its lease, never released
@@ -84,11 +84,12 @@ async fn main() -> ExitCode {
         handlers: Arc::new(Handlers::standard(args.work_time)),
         concurrency: args.worker_concurrency,
         poll_interval: args.queue_poll_interval,
+        call_bound: args.database.call_bound(),
         backoff: Backoff::default(),
-        held: Held::default(),
+        held: Held::new(args.queue_lease),
         jobs: TaskTracker::new(),
         cancel_jobs: cancel_jobs.clone(),
-        completer: Completer::spawn(pool.clone()),
+        completer: Completer::spawn(pool.clone(), args.database.call_bound()),
         tally: tally.clone(),
         metrics: metrics::JobMetrics::new(),
     };
@@ -99,6 +100,12 @@ async fn main() -> ExitCode {
         args.queue_heartbeat,
         runner.metrics.clone(),
         intake_stopped,
+    ));
+    tokio::spawn(upkeep::sweep(
+        pool.clone(),
+        args.retention(),
+        runner.metrics.clone(),
+        handle.phase_started(Phase::StopIntake),
     ));
     tokio::spawn(metrics::sample_queue(
         pool.clone(),

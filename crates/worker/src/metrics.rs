@@ -30,6 +30,8 @@ pub struct JobMetrics {
     ended: Counter<u64>,
     duration: Histogram<f64>,
     rescued: Counter<u64>,
+    undecodable: Counter<u64>,
+    swept: Counter<u64>,
 }
 
 impl JobMetrics {
@@ -47,6 +49,16 @@ impl JobMetrics {
             rescued: meter
                 .u64_counter("queue.jobs.rescued")
                 .with_description("Expired leases this worker's rescuer handled, by result")
+                .build(),
+            undecodable: meter
+                .u64_counter("queue.jobs.undecodable")
+                .with_description(
+                    "Jobs discarded at once because their payload cannot be decoded, by kind",
+                )
+                .build(),
+            swept: meter
+                .u64_counter("queue.jobs.swept")
+                .with_description("Finished jobs deleted past their retention, by state")
                 .build(),
             ended: meter
                 .u64_counter("queue.jobs.ended")
@@ -75,6 +87,18 @@ impl JobMetrics {
             .add(rescued.discarded, &[KeyValue::new("result", "discarded")]);
     }
 
+    pub fn undecodable(&self, kind: &str) {
+        self.undecodable
+            .add(1, &[KeyValue::new("kind", kind.to_owned())]);
+    }
+
+    pub fn swept(&self, swept: queue::Swept) {
+        self.swept
+            .add(swept.completed, &[KeyValue::new("state", "completed")]);
+        self.swept
+            .add(swept.discarded, &[KeyValue::new("state", "discarded")]);
+    }
+
     pub fn record(&self, kind: &str, ending: Ending, elapsed: Duration) {
         self.in_flight.add(-1, &[]);
         let attributes = [
@@ -88,6 +112,7 @@ impl JobMetrics {
 
 /// Samples the queue every `interval` until `stop`, for the gauges.
 pub async fn sample_queue(pool: PgPool, interval: Duration, stop: CancellationToken) {
+    // Finished states are estimates (see `queue::stats`), live ones exact.
     let latest = Arc::new(Mutex::new(QueueStats::default()));
     let meter = telemetry::meter("worker");
     let depth = latest.clone();
@@ -113,7 +138,7 @@ pub async fn sample_queue(pool: PgPool, interval: Duration, stop: CancellationTo
         })
         .build();
     loop {
-        match queue::stats(&pool).await {
+        match service::db::bounded(interval, queue::stats(&pool)).await {
             Ok(stats) => *latest.lock().unwrap_or_else(|p| p.into_inner()) = stats,
             Err(error) => tracing::debug!(%error, "queue sample failed"),
         }

@@ -5,9 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
-use queue::{Backoff, ClaimedJob, FailOutcome, Leases};
+use queue::{Backoff, ClaimedJob, FailOutcome, Fence, Leases};
+use service::db::bounded;
 use sqlx::postgres::PgListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -23,6 +25,9 @@ pub struct Runner {
     pub handlers: Arc<Handlers>,
     pub concurrency: u32,
     pub poll_interval: Duration,
+    /// The longest a healthy database takes to answer one call
+    /// (`DatabaseArgs::call_bound`); past it the call is abandoned.
+    pub call_bound: Duration,
     pub backoff: Backoff,
     pub held: Held,
     /// Every job task; the drain waits on it.
@@ -49,7 +54,9 @@ impl Runner {
             while let Ok(permit) = slots.clone().try_acquire_owned() {
                 permits.push(permit);
             }
-            let claimed = match self.leases.claim(permits.len() as u32).await {
+            let claim_sent = Instant::now();
+            let claim = self.leases.claim(permits.len() as u32);
+            let claimed = match bounded(self.call_bound, claim).await {
                 Ok(claimed) => claimed,
                 Err(error) => {
                     tracing::warn!(%error, "claim failed; retrying after the poll interval");
@@ -58,7 +65,7 @@ impl Runner {
             };
             let found_work = !claimed.is_empty();
             for (job, permit) in claimed.into_iter().zip(permits.drain(..)) {
-                self.spawn(job, permit);
+                self.spawn(job, permit, claim_sent);
             }
             drop(permits);
             if !found_work {
@@ -94,9 +101,9 @@ impl Runner {
         }
     }
 
-    fn spawn(&self, job: ClaimedJob, permit: OwnedSemaphorePermit) {
+    fn spawn(&self, job: ClaimedJob, permit: OwnedSemaphorePermit, claim_sent: Instant) {
         let cancel = self.cancel_jobs.child_token();
-        self.held.insert(job.id, job.lease, cancel.clone());
+        self.held.insert(job.fence(), cancel.clone(), claim_sent);
         let runner = self.clone();
         // The job's span continues the trace of the request that enqueued it.
         let span =
@@ -104,14 +111,19 @@ impl Runner {
         telemetry::continue_trace(&span, job.trace_context.as_deref());
         self.metrics.started();
         let job_task = async move {
-            let (id, lease, kind) = (job.id, job.lease, job.kind.clone());
-            let claimed = std::time::Instant::now();
-            let ending = runner.run(job, cancel).await;
-            runner.held.remove(id);
+            let (fence, kind) = (job.fence(), job.kind.clone());
+            let claimed = Instant::now();
+            let ending = runner.run(job, &kind, cancel).await;
+            runner.held.remove(fence);
             runner.tally.record(ending);
             runner.metrics.record(&kind, ending, claimed.elapsed());
             if ending != Ending::Finished {
-                tracing::info!(job_id = id, lease, ?ending, "job did not finish");
+                tracing::info!(
+                    job_id = fence.id,
+                    lease = fence.lease,
+                    ?ending,
+                    "job did not finish"
+                );
             }
             drop(permit);
         };
@@ -120,11 +132,11 @@ impl Runner {
     }
 
     /// Runs one attempt and records how it ended, fenced on its lease.
-    async fn run(&self, job: ClaimedJob, cancel: CancellationToken) -> Ending {
-        let (id, lease) = (job.id, job.lease);
+    async fn run(&self, job: ClaimedJob, kind: &str, cancel: CancellationToken) -> Ending {
+        let fence = job.fence();
         let Some(handler) = self.handlers.get(&job.kind).cloned() else {
             let error = format!("no handler for kind `{}`", job.kind);
-            return self.fail(id, lease, &error).await;
+            return self.fail(fence, &error).await;
         };
         let ctx = JobContext {
             job,
@@ -135,45 +147,60 @@ impl Runner {
         let pool = self.leases.pool();
         match outcome {
             Ok(Ok(Done::Completed)) => Ending::Finished,
-            Ok(Ok(Done::Acknowledged)) => match self.completer.complete(id, lease).await {
+            Ok(Ok(Done::Acknowledged)) => match self.completer.complete(fence).await {
                 Ok(true) => Ending::Finished,
                 Ok(false) => Ending::LeaseLost,
-                Err(error) => {
-                    tracing::warn!(job_id = id, %error, "completion failed; the lease will expire and the job run again");
-                    Ending::LeaseLost
-                }
+                Err(error) => self.lease_left_to_expire(fence, "completion", &error),
             },
-            Ok(Err(JobError::Cancelled)) => match queue::release(pool, id, lease).await {
-                Ok(true) => Ending::Released,
-                Ok(false) => Ending::LeaseLost,
-                Err(error) => {
-                    tracing::warn!(job_id = id, %error, "release failed; the lease will expire instead");
-                    Ending::LeaseLost
+            Ok(Err(JobError::Cancelled)) => {
+                match bounded(self.call_bound, queue::release(pool, fence)).await {
+                    Ok(true) => Ending::Released,
+                    Ok(false) => Ending::LeaseLost,
+                    Err(error) => self.lease_left_to_expire(fence, "release", &error),
                 }
-            },
+            }
             Ok(Err(JobError::LeaseLost)) => Ending::LeaseLost,
-            Ok(Err(JobError::Failed(error))) => self.fail(id, lease, &error).await,
+            Ok(Err(JobError::Failed(error))) => self.fail(fence, &error).await,
+            Ok(Err(JobError::Undecodable(error))) => {
+                self.metrics.undecodable(kind);
+                let error = format!("payload cannot be decoded: {error}");
+                match bounded(self.call_bound, queue::discard(pool, fence, &error)).await {
+                    Ok(true) => Ending::Discarded,
+                    Ok(false) => Ending::LeaseLost,
+                    Err(db_error) => self.lease_left_to_expire(fence, "discard", &db_error),
+                }
+            }
             Err(panic) => {
                 let message = panic
                     .downcast_ref::<&str>()
                     .map(|s| (*s).to_owned())
                     .or_else(|| panic.downcast_ref::<String>().cloned())
                     .unwrap_or_else(|| "non-string panic".to_owned());
-                self.fail(id, lease, &format!("panicked: {message}")).await
+                self.fail(fence, &format!("panicked: {message}")).await
             }
         }
     }
 
-    async fn fail(&self, id: i64, lease: i64, error: &str) -> Ending {
-        match queue::fail(self.leases.pool(), id, lease, error, self.backoff).await {
+    async fn fail(&self, fence: Fence, error: &str) -> Ending {
+        let failed = queue::fail(self.leases.pool(), fence, error, self.backoff);
+        match bounded(self.call_bound, failed).await {
             Ok(FailOutcome::Retrying) => Ending::Failed,
             Ok(FailOutcome::Discarded) => Ending::Discarded,
             Ok(FailOutcome::Lost) => Ending::LeaseLost,
-            Err(db_error) => {
-                tracing::warn!(job_id = id, %db_error, "recording the failure failed; the lease will expire instead");
-                Ending::LeaseLost
-            }
+            Err(db_error) => self.lease_left_to_expire(fence, "recording the failure", &db_error),
         }
+    }
+
+    /// The attempt's end could not be recorded: the job keeps its lease until
+    /// it expires, and then runs again, which at-least-once allows.
+    fn lease_left_to_expire(
+        &self,
+        fence: Fence,
+        what: &str,
+        error: &dyn std::fmt::Display,
+    ) -> Ending {
+        tracing::warn!(job_id = fence.id, lease = fence.lease, %error, "{what} failed; the lease will expire and the job run again");
+        Ending::LeaseLost
     }
 }
 

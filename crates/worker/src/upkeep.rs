@@ -1,10 +1,12 @@
-//! The two background loops beside the jobs: the heartbeat that keeps our
-//! leases, and the rescuer that returns other processes' expired ones.
+//! The loops beside the jobs: the heartbeat that keeps our leases, the
+//! rescuer that returns other processes' expired ones, and the sweeper that
+//! deletes finished jobs past their retention.
 
 use std::time::Duration;
 
-use queue::Leases;
-use tokio::time::{MissedTickBehavior, interval};
+use queue::{Leases, Retention};
+use service::db::bounded;
+use tokio::time::{Instant, MissedTickBehavior, interval};
 use tokio_util::sync::CancellationToken;
 
 use crate::held::Held;
@@ -13,6 +15,13 @@ use crate::metrics::JobMetrics;
 /// Renews every lease we hold in one statement per beat, and cancels the
 /// work of any lease found lost. Runs until `stop`: through the drain and the
 /// cancel phase, because a job still running must keep its lease.
+///
+/// A beat that gets no answer within `every` is abandoned, so a hung
+/// connection cannot stop the renewals. And whatever the database does, a
+/// job whose lease this process cannot prove it will still hold at the next
+/// check is cancelled: once the lease expires the rescuer may hand the job
+/// to another worker, and two copies must not run. The next check comes at
+/// most two beats away (a beat, then a renewal that hangs to its bound).
 pub async fn heartbeat(leases: Leases, held: Held, every: Duration, stop: CancellationToken) {
     let mut beat = interval(every);
     beat.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -21,14 +30,29 @@ pub async fn heartbeat(leases: Leases, held: Held, every: Duration, stop: Cancel
             _ = beat.tick() => {}
             _ = stop.cancelled() => return,
         }
-        match leases.heartbeat(&held.leases()).await {
+        let fences = held.fences();
+        let sent = Instant::now();
+        match bounded(every, leases.heartbeat(&fences)).await {
             Ok(lost) => {
-                for (id, lease) in lost {
-                    tracing::warn!(job_id = id, lease, "lease lost; cancelling the job");
-                    held.cancel_lost(id, lease);
+                for fence in &lost {
+                    tracing::warn!(
+                        job_id = fence.id,
+                        lease = fence.lease,
+                        "lease lost; cancelling the job"
+                    );
+                    held.cancel_lost(*fence);
                 }
+                let renewed: Vec<_> = fences.into_iter().filter(|f| !lost.contains(f)).collect();
+                held.renewed(&renewed, sent);
             }
             Err(error) => tracing::warn!(%error, "heartbeat failed; retrying next beat"),
+        }
+        for fence in held.cancel_lapsing(Instant::now() + 2 * every) {
+            tracing::warn!(
+                job_id = fence.id,
+                lease = fence.lease,
+                "lease not renewed in time and about to expire; cancelling the job, which another worker may now run"
+            );
         }
     }
 }
@@ -43,7 +67,7 @@ pub async fn rescue(leases: Leases, every: Duration, metrics: JobMetrics, stop: 
             _ = tick.tick() => {}
             _ = stop.cancelled() => return,
         }
-        match leases.rescue().await {
+        match bounded(every, leases.rescue()).await {
             Ok(rescued) if rescued.made_available + rescued.discarded > 0 => {
                 metrics.rescued(rescued);
                 tracing::info!(
@@ -54,6 +78,51 @@ pub async fn rescue(leases: Leases, every: Duration, metrics: JobMetrics, stop: 
             }
             Ok(_) => {}
             Err(error) => tracing::warn!(%error, "rescue failed; retrying next tick"),
+        }
+    }
+}
+
+/// How often finished jobs are swept: often enough that the table never
+/// holds much more than the retention, rarely enough to cost nothing.
+pub const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Rows per delete statement: each is short, so no lock is held for long.
+const SWEEP_BATCH: u32 = 5_000;
+
+/// Deletes finished jobs past `retention`: first right after start, then
+/// every [`SWEEP_INTERVAL`]. Like the rescuer, any number of workers run
+/// this and one at a time does the work. A sweep is bounded only between
+/// batches: each batch is one short statement under `statement_timeout`.
+pub async fn sweep(
+    pool: sqlx::PgPool,
+    retention: Retention,
+    metrics: JobMetrics,
+    stop: CancellationToken,
+) {
+    let mut tick = interval(SWEEP_INTERVAL);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.cancelled() => return,
+        }
+        let swept = tokio::select! {
+            swept = queue::sweep(&pool, retention, SWEEP_BATCH) => swept,
+            _ = stop.cancelled() => return,
+        };
+        match swept {
+            Ok(Some(swept)) => {
+                metrics.swept(swept);
+                if swept.completed + swept.discarded > 0 {
+                    tracing::info!(
+                        completed = swept.completed,
+                        discarded = swept.discarded,
+                        "deleted finished jobs past their retention"
+                    );
+                }
+            }
+            Ok(None) => tracing::debug!("another worker is sweeping"),
+            Err(error) => tracing::warn!(%error, "sweep failed; retrying next interval"),
         }
     }
 }

@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use futures::FutureExt;
+use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{Done, Handler, JobContext, JobError};
@@ -18,20 +19,17 @@ pub const FULFIL_ORDER: &str = "fulfil_order";
 /// Tells SSE subscribers that an order changed, at commit.
 pub const ORDER_STATUS_CHANNEL: &str = "order_status";
 
+#[derive(Debug, Deserialize)]
+struct FulfilOrder {
+    order_id: Uuid,
+}
+
 pub fn handler(work_time: Duration) -> Handler {
     std::sync::Arc::new(move |ctx| fulfil(ctx, work_time).boxed())
 }
 
 async fn fulfil(ctx: JobContext, work_time: Duration) -> Result<Done, JobError> {
-    let order_id: Uuid = ctx
-        .job
-        .payload
-        .get("order_id")
-        .and_then(|id| id.as_str())
-        .and_then(|id| id.parse().ok())
-        .ok_or_else(|| {
-            JobError::Failed(format!("payload has no order_id uuid: {}", ctx.job.payload))
-        })?;
+    let FulfilOrder { order_id } = ctx.payload()?;
 
     // The work itself: it stops when asked to, which is what lets a shutdown
     // release this job instead of waiting out its lease.
@@ -51,7 +49,7 @@ async fn fulfil(ctx: JobContext, work_time: Duration) -> Result<Done, JobError> 
     if updated.rows_affected() == 0 {
         return Err(JobError::Failed(format!("order {order_id} does not exist")));
     }
-    if !queue::complete(&mut *tx, ctx.job.id, ctx.job.lease).await? {
+    if !queue::complete(&mut *tx, ctx.job.fence()).await? {
         tx.rollback().await?;
         return Err(JobError::LeaseLost);
     }

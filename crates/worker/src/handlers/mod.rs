@@ -51,6 +51,17 @@ pub enum JobError {
     LeaseLost,
     #[error("{0}")]
     Failed(String),
+    /// The payload is not what this kind expects. No retry can mend that, so
+    /// the job is discarded at once, with the error in `last_error`.
+    #[error("payload cannot be decoded: {0}")]
+    Undecodable(String),
+}
+
+impl JobContext {
+    /// The payload as `T`, or [`JobError::Undecodable`].
+    pub fn payload<T: serde::de::DeserializeOwned>(&self) -> Result<T, JobError> {
+        T::deserialize(&self.job.payload).map_err(|error| JobError::Undecodable(error.to_string()))
+    }
 }
 
 impl From<sqlx::Error> for JobError {

@@ -1,0 +1,57 @@
+//! Helpers shared by the worker's test binaries.
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::time::{Duration, Instant};
+
+use queue::NewJob;
+use serde_json::json;
+use sqlx::PgPool;
+use testkit::{ANY_PORT, Service, TestDb};
+use uuid::Uuid;
+
+pub const WORKER: &str = env!("CARGO_BIN_EXE_worker");
+
+/// Inserts `count` orders, each with its `fulfil_order` job, as the API does.
+pub async fn orders(pool: &PgPool, count: usize, max_attempts: i32) -> Vec<Uuid> {
+    let mut tx = pool.begin().await.unwrap();
+    let ids: Vec<Uuid> = sqlx::query_scalar(
+        "insert into orders (customer_id, items) select 'c-' || n, '[]'::jsonb from generate_series(1, $1) n returning id",
+    )
+    .bind(i32::try_from(count).unwrap())
+    .fetch_all(&mut *tx)
+    .await
+    .unwrap();
+    let jobs: Vec<NewJob> = ids
+        .iter()
+        .map(|id| NewJob::new("fulfil_order", json!({"order_id": id})).max_attempts(max_attempts))
+        .collect();
+    queue::enqueue_many(&mut tx, &jobs).await.unwrap();
+    tx.commit().await.unwrap();
+    ids
+}
+
+pub async fn start(db: &TestDb, env: &[(&str, &str)]) -> Service {
+    let mut vars = vec![
+        ("DATABASE_URL", db.url.clone()),
+        ("OPS_LISTEN_ADDR", ANY_PORT.to_owned()),
+        ("QUEUE_POLL_INTERVAL", "200ms".into()),
+    ];
+    vars.extend(env.iter().map(|(k, v)| (*k, (*v).to_owned())));
+    let worker = Service::spawn(WORKER, &vars);
+    worker
+        .wait_for_message("worker ready", Duration::from_secs(10))
+        .await;
+    worker
+}
+
+pub async fn count(pool: &PgPool, sql: &'static str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
+}
+
+pub async fn wait_until(pool: &PgPool, what: &str, within: Duration, sql: &'static str) {
+    let deadline = Instant::now() + within;
+    while count(pool, sql).await == 0 {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
