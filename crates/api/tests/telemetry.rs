@@ -11,7 +11,6 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
@@ -87,7 +86,7 @@ async fn the_final_flush_exports_every_request() {
 
 #[tokio::test]
 async fn an_order_and_its_job_continue_the_callers_trace() {
-    let Some(worker_bin) = worker_binary() else {
+    let Some(worker_bin) = testkit::workspace_binary("worker") else {
         return;
     };
     let receiver = Receiver::start().await;
@@ -224,29 +223,4 @@ async fn wait_fulfilled(pool: &sqlx::PgPool, id: &str) {
         assert!(Instant::now() < deadline, "order {id} is still {status}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-/// `worker` from the target dir (`$CARGO_TARGET_DIR`, else `target/` at the
-/// workspace root), debug profile; `None`, said why, to skip.
-fn worker_binary() -> Option<PathBuf> {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"),
-        PathBuf::from,
-    );
-    let path = target.join("debug/worker");
-    let answers = std::process::Command::new(&path)
-        .arg("--help")
-        .output()
-        .is_ok_and(|output| output.status.success());
-    if answers {
-        return Some(path);
-    }
-    let missing = format!(
-        "{} is missing or does not answer --help; run `cargo build -p worker` first",
-        path.display()
-    );
-    // A skip in CI would be a pass that proved nothing.
-    assert!(std::env::var_os("CI").is_none(), "{missing}");
-    eprintln!("SKIPPED: {missing}");
-    None
 }

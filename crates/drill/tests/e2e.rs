@@ -15,42 +15,12 @@ use std::time::Duration;
 use serde_json::Value;
 use testkit::TestDb;
 
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"),
-        PathBuf::from,
-    )
-}
-
 /// The service binaries, or `None` (with the reason printed) to skip.
 fn service_binaries() -> Option<(PathBuf, PathBuf)> {
-    let debug = target_dir().join("debug");
-    let mut found = Vec::new();
-    for name in ["api", "worker"] {
-        let path = debug.join(name);
-        let help = std::process::Command::new(&path).arg("--help").output();
-        match help {
-            Ok(output)
-                if output.status.success()
-                    && String::from_utf8_lossy(&output.stdout).contains("Usage") =>
-            {
-                found.push(path);
-            }
-            _ => {
-                let missing = format!(
-                    "{} is missing or does not answer --help; run `cargo build -p api -p worker` first",
-                    path.display()
-                );
-                // A skip in CI would be a pass that proved nothing.
-                assert!(std::env::var_os("CI").is_none(), "{missing}");
-                eprintln!("SKIPPED: {missing}");
-                return None;
-            }
-        }
-    }
-    let worker = found.pop()?;
-    let api = found.pop()?;
-    Some((api, worker))
+    Some((
+        testkit::workspace_binary("api")?,
+        testkit::workspace_binary("worker")?,
+    ))
 }
 
 struct Drill {

@@ -20,7 +20,13 @@ impl TestDb {
     pub async fn new() -> Self {
         let server_url = std::env::var("DATABASE_URL")
             .expect("DATABASE_URL is not set: run the tests with `cargo xtask test`, which starts a throwaway PostgreSQL");
-        let server: PgConnectOptions = server_url.parse().expect("DATABASE_URL");
+        Self::on(&server_url).await
+    }
+
+    /// The same on the server at `server_url`: for a test that owns its
+    /// server, to restart or freeze it.
+    pub async fn on(server_url: &str) -> Self {
+        let server: PgConnectOptions = server_url.parse().expect("a PostgreSQL URL");
         let name = format!("test_{}", uuid::Uuid::new_v4().simple());
         let mut admin = PgConnection::connect_with(&server)
             .await

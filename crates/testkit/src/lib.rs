@@ -7,5 +7,5 @@ mod process;
 mod settings_doc;
 
 pub use db::TestDb;
-pub use process::{ANY_PORT, Service, bound_addr, free_addr};
+pub use process::{ANY_PORT, Service, bound_addr, free_addr, workspace_binary};
 pub use settings_doc::settings_missing_from_doc;

@@ -109,6 +109,11 @@ impl Service {
         Pid::from_raw(i32::try_from(self.child.id().expect("still running")).unwrap())
     }
 
+    /// The exit status, if the process has exited.
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().unwrap()
+    }
+
     pub fn signal(&self, signal: Signal) {
         kill(self.pid(), signal).unwrap();
     }
@@ -181,4 +186,31 @@ impl Service {
         }
         status
     }
+}
+
+/// A binary of another package of this workspace (Cargo gives a test
+/// `CARGO_BIN_EXE_` only for its own package's): taken from the target dir
+/// (`$CARGO_TARGET_DIR`, else `target/` at the workspace root), debug
+/// profile. `None`, with the reason printed, when it is missing or does not
+/// answer `--help`, so the test can skip; under `CI` it fails instead,
+/// because a skip there would be a pass that proved nothing.
+pub fn workspace_binary(name: &str) -> Option<std::path::PathBuf> {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+        || std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"),
+        std::path::PathBuf::from,
+    );
+    let path = target.join("debug").join(name);
+    let help = std::process::Command::new(&path).arg("--help").output();
+    if help.is_ok_and(|out| {
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("Usage")
+    }) {
+        return Some(path);
+    }
+    let missing = format!(
+        "{} is missing or does not answer --help; run `cargo build -p {name}` first",
+        path.display()
+    );
+    assert!(std::env::var_os("CI").is_none(), "{missing}");
+    eprintln!("SKIPPED: {missing}");
+    None
 }

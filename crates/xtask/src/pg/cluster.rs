@@ -39,6 +39,8 @@ pub struct Cluster {
     /// Holds `data/`, the unix socket and `postgres.log`.
     home: PathBuf,
     url: String,
+    /// The server's command-line options, kept for a restart.
+    options: String,
     stopped: bool,
     _throwaway: Option<TempDir>,
 }
@@ -57,6 +59,7 @@ impl Cluster {
         let mut cluster = Self {
             binaries: binaries.clone(),
             url: String::new(),
+            options: String::new(),
             home,
             stopped: true,
             _throwaway: throwaway,
@@ -70,16 +73,21 @@ impl Cluster {
         }
         let port = free_port()?;
         cluster.url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
-        let mut options = format!(
+        cluster.options = format!(
             "-h 127.0.0.1 -p {port} -k {} {MAX_CONNECTIONS}",
             cluster.home.display()
         );
         if cluster._throwaway.is_some() {
-            options.push(' ');
-            options.push_str(&THROWAWAY_SETTINGS.join(" "));
+            cluster.options.push(' ');
+            cluster.options.push_str(&THROWAWAY_SETTINGS.join(" "));
         }
-        let log = cluster.home.join("postgres.log");
-        let started = cluster.pg_ctl(&[
+        cluster.start_server().await?;
+        Ok(cluster)
+    }
+
+    async fn start_server(&mut self) -> anyhow::Result<()> {
+        let log = self.home.join("postgres.log");
+        let started = self.pg_ctl(&[
             "start",
             "-w",
             "-t",
@@ -87,7 +95,7 @@ impl Cluster {
             "-l",
             path_str(&log)?,
             "-o",
-            &options,
+            &self.options,
         ])?;
         if !started.status.success() {
             bail!(
@@ -96,9 +104,50 @@ impl Cluster {
                 tail(&log)
             );
         }
-        cluster.stopped = false;
-        cluster.wait_until_accepting().await?;
-        Ok(cluster)
+        self.stopped = false;
+        self.wait_until_accepting().await
+    }
+
+    /// Stops the server as `pg_ctl -m fast` does at a restart: clients are
+    /// disconnected, and the port refuses connections until
+    /// [`Cluster::start_again`]. For fault tests.
+    pub fn stop_for_restart(&mut self) -> anyhow::Result<()> {
+        self.stop_now()
+    }
+
+    /// Starts the server again on the same port, with the same data.
+    pub async fn start_again(&mut self) -> anyhow::Result<()> {
+        self.start_server().await
+    }
+
+    /// Freezes (`SIGSTOP`) or thaws (`SIGCONT`) the postmaster and every
+    /// backend: connections stay open but nothing answers, as with a server
+    /// that hangs or a network path that silently drops packets. For fault
+    /// tests.
+    pub fn freeze(&self, frozen: bool) -> anyhow::Result<()> {
+        let postmaster = self.postmaster_pid().context("no postmaster")?;
+        let signal = if frozen {
+            nix::sys::signal::Signal::SIGSTOP
+        } else {
+            nix::sys::signal::Signal::SIGCONT
+        };
+        let mut pids = vec![postmaster];
+        for entry in std::fs::read_dir("/proc")? {
+            let Ok(pid) = entry?.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let parent = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<i32>().ok());
+            if parent == Some(postmaster.as_raw()) {
+                pids.push(Pid::from_raw(pid));
+            }
+        }
+        for pid in pids {
+            kill(pid, signal)?;
+        }
+        Ok(())
     }
 
     pub fn url(&self) -> &str {

@@ -1,0 +1,401 @@
+//! The services when their PostgreSQL fails under them: restarted under
+//! load, and frozen mid-job. Each test owns its server (a throwaway cluster),
+//! since it stops or freezes it; the api and worker binaries come from the
+//! target dir (`testkit::workspace_binary`).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use serde_json::{Value, json};
+use testkit::{ANY_PORT, Service, TestDb, bound_addr, workspace_binary};
+use tokio::time::Instant;
+use xtask::pg::{Cluster, DataDir, SearchPlaces, find};
+
+async fn cluster() -> Cluster {
+    let binaries = find(&SearchPlaces::from_env()).expect("PostgreSQL server binaries");
+    Cluster::start(&binaries, DataDir::Throwaway).await.unwrap()
+}
+
+/// A lease of 6 s, so work whose end could not be recorded in the outage
+/// runs again within seconds; every database bound a third of it.
+const SHORT_LEASE: [(&str, &str); 4] = [
+    ("QUEUE_LEASE", "6s"),
+    ("QUEUE_HEARTBEAT", "2s"),
+    ("DATABASE_ACQUIRE_TIMEOUT", "2s"),
+    ("DATABASE_STATEMENT_TIMEOUT", "2s"),
+];
+
+const QUICK_SHUTDOWN: [(&str, &str); 2] = [
+    ("SHUTDOWN_GRACE_PERIOD", "10s"),
+    ("SHUTDOWN_DRAIN_DELAY", "0s"),
+];
+
+fn spawn(binary: &std::path::Path, db: &TestDb, env: &[(&str, &str)]) -> Service {
+    let mut vars = vec![
+        ("DATABASE_URL", db.url.clone()),
+        ("OPS_LISTEN_ADDR", ANY_PORT.to_owned()),
+        ("LISTEN_ADDR", ANY_PORT.to_owned()),
+        ("QUEUE_POLL_INTERVAL", "200ms".to_owned()),
+    ];
+    vars.extend(env.iter().map(|(k, v)| (*k, (*v).to_owned())));
+    Service::spawn(binary, &vars)
+}
+
+/// One request's fate, timed from the start of the run.
+#[derive(Debug, Clone)]
+struct Outcome {
+    sent: Duration,
+    /// The status, or `None` when no response came (a transport error).
+    status: Option<u16>,
+    retry_after: bool,
+    error_code: Option<String>,
+}
+
+async fn send(request: reqwest::RequestBuilder, t0: Instant) -> (Outcome, Option<Value>) {
+    let sent = t0.elapsed();
+    match request.send().await {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            let retry_after = response.headers().contains_key("retry-after");
+            let body: Option<Value> = response.json().await.ok();
+            let error_code = body
+                .as_ref()
+                .and_then(|b| b["error"]["code"].as_str().map(str::to_owned));
+            (
+                Outcome {
+                    sent,
+                    status: Some(status),
+                    retry_after,
+                    error_code,
+                },
+                body,
+            )
+        }
+        Err(_) => (
+            Outcome {
+                sent,
+                status: None,
+                retry_after: false,
+                error_code: None,
+            },
+            None,
+        ),
+    }
+}
+
+#[tokio::test]
+async fn a_postgresql_restart_under_load_costs_only_503s_and_loses_or_doubles_no_order() {
+    let (Some(api_bin), Some(worker_bin)) = (workspace_binary("api"), workspace_binary("worker"))
+    else {
+        return;
+    };
+    let mut pg = cluster().await;
+    let db = TestDb::on(pg.url()).await;
+    // A client waits at most a second for a connection, then gets a 503.
+    let api_env = [("DATABASE_ACQUIRE_TIMEOUT", "1s")];
+    let mut api = spawn(
+        &api_bin,
+        &db,
+        &[api_env.as_slice(), &QUICK_SHUTDOWN].concat(),
+    );
+    let mut worker = spawn(
+        &worker_bin,
+        &db,
+        &[SHORT_LEASE.as_slice(), &QUICK_SHUTDOWN].concat(),
+    );
+    let ready = api
+        .wait_for_message("api ready", Duration::from_secs(10))
+        .await;
+    worker
+        .wait_for_message("worker ready", Duration::from_secs(10))
+        .await;
+    let base = format!("http://{}", bound_addr(&ready, "listen_addr"));
+    let readyz = format!("http://{}/readyz", bound_addr(&ready, "ops_addr"));
+
+    let t0 = Instant::now();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let outcomes = Arc::new(Mutex::new(Vec::<Outcome>::new()));
+    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
+    let mut load = Vec::new();
+    for client_no in 0..8 {
+        let (stop, outcomes, acknowledged, base) = (
+            stop.clone(),
+            outcomes.clone(),
+            acknowledged.clone(),
+            base.clone(),
+        );
+        load.push(tokio::spawn(async move {
+            let client = reqwest::Client::builder()
+                .timeout(Duration::from_secs(15))
+                .build()
+                .unwrap();
+            let mut mine: Vec<String> = Vec::new();
+            let mut n = 0u64;
+            while !stop.is_cancelled() {
+                n += 1;
+                let body = json!({"customer_id": format!("c-{client_no}-{n}"), "items": [{"sku": "s", "qty": 1}]});
+                let (outcome, order) = send(client.post(format!("{base}/v1/orders")).json(&body), t0).await;
+                if outcome.status == Some(201) {
+                    let id = order.unwrap()["id"].as_str().unwrap().to_owned();
+                    acknowledged.lock().unwrap().push(id.clone());
+                    mine.push(id);
+                }
+                outcomes.lock().unwrap().push(outcome);
+                if let Some(id) = mine.last() {
+                    let (outcome, _) = send(client.get(format!("{base}/v1/orders/{id}")), t0).await;
+                    outcomes.lock().unwrap().push(outcome);
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }));
+    }
+    let probes = Arc::new(Mutex::new(Vec::<(Duration, Option<u16>, Duration)>::new()));
+    let prober = {
+        let (stop, probes) = (stop.clone(), probes.clone());
+        tokio::spawn(async move {
+            let client = reqwest::Client::builder()
+                .timeout(Duration::from_secs(1))
+                .build()
+                .unwrap();
+            while !stop.is_cancelled() {
+                let sent = t0.elapsed();
+                let status = client
+                    .get(&readyz)
+                    .send()
+                    .await
+                    .ok()
+                    .map(|r| r.status().as_u16());
+                probes
+                    .lock()
+                    .unwrap()
+                    .push((sent, status, t0.elapsed() - sent));
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Hold order inserts on a lock, so that the restart catches requests in
+    // the middle of a statement, not only between them.
+    let mut blocker = db.pool.begin().await.unwrap();
+    sqlx::query("lock table orders in exclusive mode")
+        .execute(&mut *blocker)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    pg.stop_for_restart().unwrap();
+    drop(blocker);
+    let down = t0.elapsed();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Down for sure until `pg_ctl start` begins; accepting once it returns.
+    let restarting = t0.elapsed();
+    pg.start_again().await.unwrap();
+    let up = t0.elapsed();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    stop.cancel();
+    for task in load {
+        task.await.unwrap();
+    }
+    prober.await.unwrap();
+
+    assert!(api.exited().is_none(), "the api exited: {}", api.stderr());
+    assert!(
+        worker.exited().is_none(),
+        "the worker exited: {}",
+        worker.stderr()
+    );
+
+    let outcomes = outcomes.lock().unwrap().clone();
+    let mut by_status = std::collections::BTreeMap::<String, usize>::new();
+    for outcome in outcomes
+        .iter()
+        .filter(|o| o.sent >= down && o.sent < restarting)
+    {
+        let key = outcome
+            .status
+            .map_or("no response".to_owned(), |s| s.to_string());
+        *by_status.entry(key).or_default() += 1;
+    }
+    let first_success_after_up = outcomes
+        .iter()
+        .filter(|o| o.sent >= up && matches!(o.status, Some(200 | 201)))
+        .map(|o| o.sent - up)
+        .min();
+    eprintln!(
+        "restart: down {down:?}, up {up:?}; requests sent while down by status: {by_status:?}; \
+         first success {first_success_after_up:?} after PostgreSQL accepted connections; \
+         {} requests in all, {} orders acknowledged",
+        outcomes.len(),
+        acknowledged.lock().unwrap().len()
+    );
+    for outcome in &outcomes {
+        match outcome.status {
+            Some(200 | 201) => {}
+            Some(503) => assert!(
+                outcome.retry_after && outcome.error_code.as_deref() == Some("unavailable"),
+                "a 503 without Retry-After or the JSON error shape: {outcome:?}"
+            ),
+            _ => panic!("neither a success nor a 503: {outcome:?}"),
+        }
+        if outcome.sent >= up + Duration::from_secs(2) {
+            assert!(
+                matches!(outcome.status, Some(200 | 201)),
+                "still failing 2 s after PostgreSQL came back: {outcome:?}"
+            );
+        }
+    }
+    assert!(
+        by_status.contains_key("503"),
+        "the outage was seen: {by_status:?}"
+    );
+
+    let probes = probes.lock().unwrap().clone();
+    let during: Vec<_> = probes
+        .iter()
+        .filter(|(sent, _, _)| *sent >= down && *sent < restarting)
+        .collect();
+    assert!(!during.is_empty());
+    for (sent, status, took) in during {
+        assert_eq!(
+            *status,
+            Some(503),
+            "readyz at {sent:?} while the database was down"
+        );
+        assert!(
+            *took < Duration::from_secs(1),
+            "readyz took {took:?} at {sent:?}"
+        );
+    }
+
+    // Every acknowledged order is fulfilled, exactly once.
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let unfulfilled: i64 = sqlx::query_scalar(
+            "select count(*) from orders where id::text = any($1) and status <> 'fulfilled'",
+        )
+        .bind(&acknowledged)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+        if unfulfilled == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{unfulfilled} acknowledged orders never fulfilled"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let doubled: i64 = sqlx::query_scalar("select count(*) from orders where fulfil_count > 1")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(doubled, 0, "orders fulfilled more than once");
+
+    for service in [&mut api, &mut worker] {
+        service.signal(Signal::SIGTERM);
+        let status = service.wait_exit(Duration::from_secs(15)).await;
+        assert_eq!(status.code(), Some(0), "{}", service.stderr());
+    }
+}
+
+#[tokio::test]
+async fn a_worker_that_cannot_renew_its_lease_cancels_the_job_before_the_lease_can_expire() {
+    let Some(worker_bin) = workspace_binary("worker") else {
+        return;
+    };
+    let pg = cluster().await;
+    let db = TestDb::on(pg.url()).await;
+    let order: uuid::Uuid = sqlx::query_scalar(
+        "insert into orders (customer_id, items) values ('c', '[]') returning id",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    let mut tx = db.pool.begin().await.unwrap();
+    queue::enqueue(
+        &mut tx,
+        &queue::NewJob::new("fulfil_order", json!({"order_id": order})),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let lease = Duration::from_secs(3);
+    let env = [
+        ("QUEUE_LEASE", "3s"),
+        ("QUEUE_HEARTBEAT", "1s"),
+        ("DATABASE_ACQUIRE_TIMEOUT", "1s"),
+        ("DATABASE_STATEMENT_TIMEOUT", "1s"),
+        ("WORK_TIME", "6s"),
+    ];
+    let mut worker = spawn(
+        &worker_bin,
+        &db,
+        &[env.as_slice(), &QUICK_SHUTDOWN].concat(),
+    );
+    worker
+        .wait_for_message("worker ready", Duration::from_secs(10))
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sqlx::query_scalar::<_, i64>("select count(*) from jobs where state = 'running'")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap()
+        == 0
+    {
+        assert!(Instant::now() < deadline, "the job never started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Nothing answers from here on: renewals hang, and are abandoned.
+    pg.freeze(true).unwrap();
+    let frozen = Instant::now();
+    worker
+        .wait_for(
+            "the job cancelled for want of a renewal",
+            lease + Duration::from_secs(2),
+            |event| {
+                event["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("lease not renewed in time"))
+            },
+        )
+        .await;
+    let cancelled_after = frozen.elapsed();
+    let ended = worker
+        .wait_for_message("job did not finish", Duration::from_secs(5))
+        .await;
+    pg.freeze(false).unwrap();
+    eprintln!(
+        "freeze: cancelled {cancelled_after:?} after the database froze; attempt ended as {}",
+        ended["ending"]
+    );
+    assert!(
+        cancelled_after < lease,
+        "cancelled {cancelled_after:?} after the freeze, not before the {lease:?} lease could expire"
+    );
+
+    // The lease expires unrenewed, the job is rescued and run again, once.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let fulfilled: i32 = sqlx::query_scalar("select fulfil_count from orders")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        if fulfilled > 0 {
+            assert_eq!(fulfilled, 1);
+            break;
+        }
+        assert!(Instant::now() < deadline, "never fulfilled after the thaw");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    worker.signal(Signal::SIGTERM);
+    assert_eq!(
+        worker.wait_exit(Duration::from_secs(15)).await.code(),
+        Some(0),
+        "{}",
+        worker.stderr()
+    );
+}
