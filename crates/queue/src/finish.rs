@@ -31,9 +31,7 @@ pub async fn complete<'c>(
 /// For handlers with no transactional effect, where one round trip per job
 /// would cap throughput.
 ///
-/// The rows are locked in id order, the order the heartbeat locks them in
-/// too: `update … from unnest(…)` alone locks in the array's order, and two
-/// statements that lock overlapping rows in different orders can deadlock.
+/// The rows are locked in id order, as the heartbeat locks them.
 pub async fn complete_many<'c>(
     executor: impl PgExecutor<'c>,
     fences: &[Fence],
@@ -42,19 +40,11 @@ pub async fn complete_many<'c>(
         return Ok(Vec::new());
     }
     let (ids, leases) = crate::lease::columns(fences);
-    let completed: Vec<(JobId, i64)> = sqlx::query_as(
-        "with held as (
-             select jobs.id from jobs
-             join unnest($1::bigint[], $2::bigint[]) as fence(id, lease)
-               on jobs.id = fence.id and jobs.lease = fence.lease
-             where jobs.state = 'running'
-             order by jobs.id
-             for update of jobs
-         )
-         update jobs set state = 'completed', finished_at = now(), locked_by = null, lease_expires_at = null
+    let completed: Vec<(JobId, i64)> = sqlx::query_as(with_held_in_id_order!(
+        "update jobs set state = 'completed', finished_at = now(), locked_by = null, lease_expires_at = null
          from held where jobs.id = held.id
-         returning jobs.id, jobs.lease",
-    )
+         returning jobs.id, jobs.lease"
+    ))
     .bind(&ids)
     .bind(&leases)
     .fetch_all(executor)

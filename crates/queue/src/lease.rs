@@ -80,19 +80,11 @@ impl Leases {
             return Ok(Vec::new());
         }
         let (ids, leases) = columns(held);
-        let renewed: HashSet<Fence> = sqlx::query_as::<_, (JobId, i64)>(
-            "with held as (
-                 select jobs.id from jobs
-                 join unnest($1::bigint[], $2::bigint[]) as fence(id, lease)
-                   on jobs.id = fence.id and jobs.lease = fence.lease
-                 where jobs.state = 'running'
-                 order by jobs.id
-                 for update of jobs
-             )
-             update jobs set lease_expires_at = now() + make_interval(secs => $3)
+        let renewed: HashSet<Fence> = sqlx::query_as::<_, (JobId, i64)>(with_held_in_id_order!(
+            "update jobs set lease_expires_at = now() + make_interval(secs => $3)
              from held where jobs.id = held.id
-             returning jobs.id, jobs.lease",
-        )
+             returning jobs.id, jobs.lease"
+        ))
         .bind(&ids)
         .bind(&leases)
         .bind(self.lease.as_secs_f64())

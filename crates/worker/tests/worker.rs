@@ -6,8 +6,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 use queue::NewJob;
 use serde_json::{Value, json};
-use sqlx::PgPool;
-use testkit::{ANY_PORT, Service, TestDb};
+use testkit::{Service, TestDb};
 use uuid::Uuid;
 
 mod common;
