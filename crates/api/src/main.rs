@@ -45,10 +45,7 @@ async fn main() -> ExitCode {
 
     let pool = match service::db::connect(&args.database).await {
         Ok(pool) => pool,
-        Err(error) => {
-            tracing::error!(%error, "cannot connect to DATABASE_URL");
-            return ExitCode::FAILURE;
-        }
+        Err(error) => return service::exit::dependency_unavailable("DATABASE_URL", error),
     };
     if let Some(Command::Migrate) = args.command {
         return migrate(&pool).await;
@@ -76,10 +73,7 @@ async fn main() -> ExitCode {
     let stop_intake = handle.phase_started(Phase::StopIntake);
     let (events, events_listener) = match OrderEvents::listen(&pool, stop_intake.clone()).await {
         Ok(listening) => listening,
-        Err(error) => {
-            tracing::error!(%error, "cannot LISTEN for order events");
-            return ExitCode::FAILURE;
-        }
+        Err(error) => return service::exit::dependency_unavailable("DATABASE_URL", error),
     };
     let state = AppState::new(Shared {
         pool: pool.clone(),
@@ -154,7 +148,7 @@ async fn main() -> ExitCode {
     });
 
     let report = shutdown.run().await;
-    service::exit::finish(&report)
+    service::exit::finish(&report, args.log.log_format)
 }
 
 /// `api migrate`: what a Kubernetes Job runs before the new version serves.

@@ -37,6 +37,40 @@ async fn bad_settings_exit_2_naming_the_setting() {
     }
 }
 
+/// A database that does not answer at start is not bad config (2) and not
+/// a failed shutdown (1): 69, with the setting named, before anything is
+/// served. The worker, on the same path, is checked the same way.
+#[tokio::test]
+async fn a_database_that_is_down_at_start_exits_69_naming_database_url() {
+    let nobody_listens = testkit::free_addr();
+    for binary in [
+        API.to_owned(),
+        testkit::workspace_binary("worker")
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+    ] {
+        if binary.is_empty() {
+            continue;
+        }
+        let output = tokio::process::Command::new(&binary)
+            .env_clear()
+            .env(
+                "DATABASE_URL",
+                format!("postgres://postgres@{nobody_listens}/postgres"),
+            )
+            .env("DATABASE_ACQUIRE_TIMEOUT", "500ms")
+            .env("OPS_LISTEN_ADDR", testkit::ANY_PORT)
+            .env("LISTEN_ADDR", testkit::ANY_PORT)
+            .output()
+            .await
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(output.status.code(), Some(69), "{binary}: {stdout}");
+        assert!(stdout.contains("DATABASE_URL"), "{binary}: {stdout}");
+        assert!(!stdout.contains(" ready"), "{binary} served: {stdout}");
+    }
+}
+
 #[tokio::test]
 async fn help_documents_every_setting() {
     let output = tokio::process::Command::new(API)

@@ -249,7 +249,7 @@ async fn an_open_event_stream_ends_with_a_retry_hint_and_does_not_hold_the_exit(
 
 #[tokio::test]
 async fn what_outlives_the_drain_budget_is_closed_by_force_and_counted() {
-    // Drain budget: 3 s − 1 s cancel window − 3 × 500 ms = 500 ms.
+    // Drain budget: 3 s − 1 s SHUTDOWN_CANCEL_TIMEOUT − 3 × 500 ms = 500 ms.
     let mut api = start(&[("SHUTDOWN_GRACE_PERIOD", "3s")]).await;
     let client = reqwest::Client::new();
     let slow = tokio::spawn(client.get(format!("{}/test/slow?ms=5000", api.base)).send());

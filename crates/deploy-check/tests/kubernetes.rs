@@ -2,7 +2,7 @@
 //! every Deployment in the base and in every overlay,
 //!
 //!   terminationGracePeriodSeconds ≥ preStop sleep + SHUTDOWN_DRAIN_DELAY
-//!     + drain budget + cancel window + SHUTDOWN_FLUSH_TIMEOUT
+//!     + drain budget + SHUTDOWN_CANCEL_TIMEOUT + SHUTDOWN_FLUSH_TIMEOUT
 //!     + SHUTDOWN_CLOSE_TIMEOUT + SHUTDOWN_MARGIN
 //!
 //! and SHUTDOWN_GRACE_PERIOD = terminationGracePeriodSeconds − preStop.

@@ -31,6 +31,12 @@ pub struct ShutdownArgs {
     #[arg(long, env = "SHUTDOWN_CLOSE_TIMEOUT", value_name = "SHUTDOWN_CLOSE_TIMEOUT", default_value = "2s", value_parser = humantime::parse_duration)]
     pub shutdown_close_timeout: Duration,
 
+    /// How long cancelled work gets to hand itself back (a job released, a
+    /// response finished) after the drain budget runs out, or after a second
+    /// signal.
+    #[arg(long, env = "SHUTDOWN_CANCEL_TIMEOUT", value_name = "SHUTDOWN_CANCEL_TIMEOUT", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub shutdown_cancel_timeout: Duration,
+
     /// Left unused before the grace period ends.
     #[arg(long, env = "SHUTDOWN_MARGIN", value_name = "SHUTDOWN_MARGIN", default_value = "2s", value_parser = humantime::parse_duration)]
     pub shutdown_margin: Duration,
@@ -64,7 +70,7 @@ impl ShutdownArgs {
             flush_timeout: self.shutdown_flush_timeout,
             close_timeout: self.shutdown_close_timeout,
             margin: self.shutdown_margin,
-            ..ShutdownConfig::default()
+            cancel_timeout: self.shutdown_cancel_timeout,
         }
     }
 

@@ -1,12 +1,27 @@
 //! The exit codes the services promise: 0 clean, 1 shutdown overran or
-//! failed, 2 bad config, 130/143 on the third signal (see `shutdown`).
+//! failed, 2 bad config, 69 a dependency unavailable at start, 130/143 on
+//! the third signal (see `shutdown`).
 
 use std::fmt::Display;
 use std::process::ExitCode;
 
 use shutdown::Report;
+use telemetry::LogFormat;
 
 pub const BAD_CONFIG: i32 = 2;
+
+/// sysexits' `EX_UNAVAILABLE`: the configuration may be right, but something
+/// it names (the database) did not answer at start. Distinct from 1, which
+/// says a shutdown went wrong, and from 2, which says the settings are; a
+/// restart (Kubernetes' back-off) may well succeed.
+pub const DEPENDENCY_UNAVAILABLE: u8 = 69;
+
+/// Logs why a dependency could not be reached at start, naming the setting
+/// that points at it, and returns exit code 69.
+pub fn dependency_unavailable(setting: &str, error: impl Display) -> ExitCode {
+    tracing::error!(%error, "cannot reach what {setting} names; exiting {DEPENDENCY_UNAVAILABLE}");
+    ExitCode::from(DEPENDENCY_UNAVAILABLE)
+}
 
 /// Prints one line and exits 2, before anything is served.
 pub fn bad_config(error: impl Display) -> ! {
@@ -14,9 +29,13 @@ pub fn bad_config(error: impl Display) -> ! {
     std::process::exit(BAD_CONFIG)
 }
 
-/// Emits the `shutdown report` event and turns it into the exit code.
-pub fn finish(report: &Report) -> ExitCode {
-    report.emit();
+/// Emits the `shutdown report` event, as one JSON event or, for
+/// `LOG_FORMAT=pretty`, as a table, and turns it into the exit code.
+pub fn finish(report: &Report, format: LogFormat) -> ExitCode {
+    match format {
+        LogFormat::Json => report.emit(),
+        LogFormat::Pretty => report.emit_table(),
+    }
     ExitCode::from(u8::try_from(report.exit_code()).unwrap_or(1))
 }
 

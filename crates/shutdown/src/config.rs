@@ -26,8 +26,9 @@ pub struct ShutdownConfig {
     /// `SHUTDOWN_MARGIN`: left unused before the deadline, for the runtime to
     /// wind down and for clock skew between the kubelet and us.
     pub margin: Duration,
-    /// How long cancelled work gets to hand its work back (release a job,
-    /// finish a response). Taken out of the drain budget.
+    /// `SHUTDOWN_CANCEL_TIMEOUT`: how long cancelled work gets to hand its
+    /// work back (release a job, finish a response). Taken out of the drain
+    /// budget.
     pub cancel_timeout: Duration,
 }
 
@@ -70,7 +71,7 @@ impl fmt::Display for BudgetError {
             c.drain_delay + c.cancel_timeout + c.flush_timeout + c.close_timeout + c.margin;
         write!(
             f,
-            "shutdown budget does not fit: SHUTDOWN_DRAIN_DELAY ({}) + cancel window ({}) + \
+            "shutdown budget does not fit: SHUTDOWN_DRAIN_DELAY ({}) + SHUTDOWN_CANCEL_TIMEOUT ({}) + \
              SHUTDOWN_FLUSH_TIMEOUT ({}) + SHUTDOWN_CLOSE_TIMEOUT ({}) + SHUTDOWN_MARGIN ({}) = {} \
              exceeds SHUTDOWN_GRACE_PERIOD ({}), leaving no drain budget",
             human(c.drain_delay),
@@ -142,6 +143,7 @@ mod tests {
         for setting in [
             "SHUTDOWN_GRACE_PERIOD (10s)",
             "SHUTDOWN_DRAIN_DELAY (5s)",
+            "SHUTDOWN_CANCEL_TIMEOUT (1s)",
             "SHUTDOWN_FLUSH_TIMEOUT (3s)",
             "SHUTDOWN_CLOSE_TIMEOUT (2s)",
             "SHUTDOWN_MARGIN (2s)",

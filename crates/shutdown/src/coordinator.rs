@@ -219,7 +219,7 @@ impl Shutdown {
         let drain_deadline = started_at + budget.drain_delay + budget.drain;
         // Stop-intake shares the drain budget; after a second signal, whether
         // it came before this phase or during it, it gets only the short
-        // cancel window.
+        // SHUTDOWN_CANCEL_TIMEOUT.
         let intake = self.take(Phase::StopIntake);
         phases.push(
             run_hooks(

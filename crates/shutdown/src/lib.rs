@@ -82,6 +82,7 @@ mod phase;
 mod readiness;
 mod report;
 mod runner;
+mod table;
 mod trigger;
 
 pub use config::{Budget, BudgetError, ShutdownConfig};

@@ -42,15 +42,18 @@ impl PhasePlan {
 pub(crate) async fn run_delay(plan: &PhasePlan, until: Instant) -> PhaseReport {
     plan.shared.mark_phase(Phase::Delay);
     let start = Instant::now();
-    let outcome = tokio::select! {
-        _ = sleep_until(until) => Outcome::Done,
-        _ = plan.shared.hurry.cancelled() => Outcome::Skipped,
+    let budget_ms = millis_ceil(until.saturating_duration_since(start));
+    let (outcome, elapsed_ms) = tokio::select! {
+        // The delay lasts until its deadline by definition; the timer's
+        // wake-up comes a moment later, and that moment is not the delay's.
+        _ = sleep_until(until) => (Outcome::Done, budget_ms),
+        _ = plan.shared.hurry.cancelled() => (Outcome::Skipped, millis(start.elapsed())),
     };
     PhaseReport {
         phase: Phase::Delay,
         start_offset_ms: plan.offset(start),
-        elapsed_ms: millis(start.elapsed()),
-        budget_ms: millis(until.saturating_duration_since(start)),
+        elapsed_ms,
+        budget_ms,
         outcome,
         hooks: Vec::new(),
     }
@@ -125,7 +128,7 @@ pub(crate) async fn run_hooks(
                     task.abort();
                     match cut {
                         Some(outcome) => (outcome, Some("cut short by a second signal".to_owned())),
-                        None => (Outcome::TimedOut, Some(format!("abandoned at its {}ms budget", millis(deadline.saturating_duration_since(start))))),
+                        None => (Outcome::TimedOut, Some(format!("abandoned at its {}ms budget", millis_ceil(deadline.saturating_duration_since(start))))),
                     }
                 }
             };
@@ -151,14 +154,16 @@ pub(crate) async fn run_hooks(
         phase,
         start_offset_ms: plan.offset(start),
         elapsed_ms: millis(start.elapsed()),
-        budget_ms: millis(
-            deadline
-                .saturating_duration_since(start)
-                .max(Duration::ZERO),
-        ),
+        budget_ms: millis_ceil(deadline.saturating_duration_since(start)),
         outcome,
         hooks,
     }
+}
+
+/// Budgets round up and elapsed times down, so that work done inside its
+/// budget never shows more milliseconds than the budget it had.
+fn millis_ceil(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX)
 }
 
 /// Resolves when a hook must be abandoned: `None` at its own deadline, or the

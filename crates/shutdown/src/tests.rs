@@ -175,7 +175,7 @@ async fn a_second_signal_during_a_stuck_stop_intake_cuts_it_to_the_cancel_window
     assert_eq!(intake.start_offset_ms, 5000);
     assert_eq!(
         intake.elapsed_ms, 3000,
-        "2 s before the signal, then the 1 s cancel window, not the 17 s drain budget"
+        "2 s before the signal, then the 1 s SHUTDOWN_CANCEL_TIMEOUT, not the 17 s drain budget"
     );
     assert_eq!(
         report.phase(Phase::Drain).unwrap().outcome,
@@ -269,4 +269,37 @@ async fn observers_see_each_phase_before_the_next_one_starts() {
 
     assert_eq!(*seen.lock().unwrap(), Phase::ALL);
     assert_eq!(report.phase(Phase::Flush).unwrap().outcome, Outcome::Done);
+}
+
+/// On the real clock, timers wake a little after their deadline. A phase
+/// that finished inside its budget must still never show more elapsed
+/// milliseconds than budget.
+#[tokio::test]
+async fn a_phase_done_in_time_never_shows_more_elapsed_than_budget() {
+    for _ in 0..5 {
+        let mut shutdown = Shutdown::builder(ShutdownConfig {
+            grace_period: Duration::from_millis(2000),
+            drain_delay: Duration::from_millis(37),
+            flush_timeout: Duration::from_millis(100),
+            close_timeout: Duration::from_millis(100),
+            margin: Duration::from_millis(100),
+            cancel_timeout: Duration::from_millis(100),
+        })
+        .without_signals()
+        .build()
+        .unwrap();
+        shutdown.on(Phase::Drain, "quick", sleeper(Duration::from_millis(3)));
+        shutdown.handle().trigger("test");
+        let report = shutdown.run().await;
+        for phase in report.phases.iter().filter(|p| p.outcome == Outcome::Done) {
+            assert!(
+                phase.elapsed_ms <= phase.budget_ms || phase.budget_ms == 0,
+                "{}: done in {} ms of a {} ms budget",
+                phase.phase,
+                phase.elapsed_ms,
+                phase.budget_ms
+            );
+        }
+        assert_eq!(report.phase(Phase::Delay).unwrap().budget_ms, 37);
+    }
 }

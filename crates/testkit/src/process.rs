@@ -140,11 +140,34 @@ impl Service {
         within: Duration,
         matches: impl Fn(&Value) -> bool,
     ) -> Value {
+        self.wait_until(what, within, || self.events().into_iter().find(&matches))
+            .await
+    }
+
+    /// Every stdout line as written, for logs that are not JSON.
+    pub fn stdout(&self) -> Vec<String> {
+        self.lines.stdout.lock().unwrap().clone()
+    }
+
+    /// Waits for a stdout line containing `text`, for logs that are not JSON.
+    pub async fn wait_for_text(&self, text: &str, within: Duration) -> String {
+        self.wait_until(text, within, || {
+            self.stdout().into_iter().find(|line| line.contains(text))
+        })
+        .await
+    }
+
+    async fn wait_until<T>(
+        &self,
+        what: &str,
+        within: Duration,
+        found: impl Fn() -> Option<T>,
+    ) -> T {
         let deadline = Instant::now() + within;
         loop {
             let changed = self.lines.changed.notified();
-            if let Some(event) = self.events().into_iter().find(&matches) {
-                return event;
+            if let Some(found) = found() {
+                return found;
             }
             if timeout(deadline.saturating_duration_since(Instant::now()), changed)
                 .await

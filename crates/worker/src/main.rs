@@ -49,10 +49,7 @@ async fn main() -> ExitCode {
 
     let pool = match service::db::connect(&args.database).await {
         Ok(pool) => pool,
-        Err(error) => {
-            tracing::error!(%error, "cannot connect to DATABASE_URL");
-            return ExitCode::FAILURE;
-        }
+        Err(error) => return service::exit::dependency_unavailable("DATABASE_URL", error),
     };
     if let Some(Command::EnqueueNoop { count }) = args.command {
         return enqueue_noop(&pool, count).await;
@@ -160,7 +157,7 @@ async fn main() -> ExitCode {
     });
 
     let report = shutdown.run().await;
-    service::exit::finish(&report)
+    service::exit::finish(&report, args.log.log_format)
 }
 
 /// The benchmark's producer: trivial jobs, enqueued in batches.

@@ -14,11 +14,43 @@ pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from)
 }
 
-/// The cargo that runs us, so a toolchain override applies all the way down.
+/// The cargo that runs us, so a toolchain override applies all the way
+/// down, with the environment the developer's shell gave `cargo xtask`.
 pub fn cargo() -> Command {
     let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     command.current_dir(root());
+    forget_cargo_run_env(command.as_std_mut());
     command
+}
+
+/// Removes the variables `cargo run` (and `cargo test`) set for the program
+/// they start, so that a cargo started from there sees the developer's
+/// environment, not xtask's.
+///
+/// Build scripts such as ring's declare `rerun-if-env-changed` on several of
+/// them (`CARGO_PKG_NAME`, `CARGO_MANIFEST_DIR`, …), and cargo compares a
+/// build script's declared variables with its *own* environment. Inherited,
+/// they read `xtask` where a plain `cargo` sees nothing, so the outer
+/// `cargo run -p xtask` and the inner `cargo build` each found ring's
+/// fingerprint stale: every `cargo xtask dev` rebuilt ring and the dozen
+/// crates above it, twice.
+pub fn forget_cargo_run_env(command: &mut std::process::Command) {
+    for (key, _) in std::env::vars_os() {
+        let Some(key) = key.to_str() else { continue };
+        let set_by_cargo = key.starts_with("CARGO_PKG_")
+            || key.starts_with("CARGO_MANIFEST_")
+            || matches!(
+                key,
+                "CARGO_CRATE_NAME"
+                    | "CARGO_BIN_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+                    | "CARGO_TARGET_TMPDIR"
+                    | "OUT_DIR"
+            );
+        if set_by_cargo {
+            command.env_remove(key);
+        }
+    }
 }
 
 /// Builds these binaries (debug profile) into `target_dir()/debug`, and

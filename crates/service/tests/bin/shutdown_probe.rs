@@ -108,5 +108,5 @@ async fn main() -> ExitCode {
     tracing::info!(%ops_addr, "ready");
 
     let report = shutdown.run().await;
-    service::exit::finish(&report)
+    service::exit::finish(&report, args.log.log_format)
 }
