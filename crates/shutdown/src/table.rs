@@ -39,8 +39,7 @@ impl Report {
                 let error = hook.error.as_deref().unwrap_or("");
                 happened.push(format!("{} {}: {error}", hook.name, hook.outcome.as_str()));
             }
-            let _ = writeln!(
-                table,
+            let line = format!(
                 "  {:<12} {:>9} / {:<12} {:<10} {}",
                 phase.phase.as_str(),
                 grouped_ms(phase.elapsed_ms),
@@ -48,6 +47,7 @@ impl Report {
                 phase.outcome.as_str(),
                 happened.join(", ")
             );
+            let _ = writeln!(table, "{}", line.trim_end());
         }
         let outcome = match self.outcome {
             Overall::Clean => "clean",
