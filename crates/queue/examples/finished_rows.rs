@@ -46,7 +46,7 @@ async fn measure(pool: &PgPool, samples: usize) -> [Duration; 3] {
         queue::stats(pool).await.unwrap();
     })
     .await;
-    let leases = Leases::new(pool.clone(), "bench", Duration::from_secs(30));
+    let leases = Leases::new(pool.clone(), "bench", Duration::from_secs(30), ["noop"]);
     let claim = median_of(samples, || async {
         let jobs: Vec<NewJob> = (0..100).map(|_| NewJob::new("noop", json!({}))).collect();
         let mut conn = pool.acquire().await.unwrap();

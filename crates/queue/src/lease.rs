@@ -11,12 +11,18 @@ use crate::job::{ClaimedJob, Fence, JobId};
 /// Distinguishes the rescuer's advisory lock from any other in the database.
 const RESCUE_LOCK_KEY: i64 = 0x6a6f_6273_7265_7363; // "jobsresc"
 
-/// One process's view of the queue: who it is and how long its leases last.
+/// One process's view of the queue: who it is, which kinds of job it can
+/// run, and how long its leases last.
 #[derive(Debug, Clone)]
 pub struct Leases {
     pool: PgPool,
     worker_id: String,
     lease: Duration,
+    /// Only these kinds are claimed. During a rolling update, a job of a kind
+    /// added by the new release must wait for a worker of that release: an
+    /// old worker that claimed it could only fail it, and after
+    /// `max_attempts` failures it would be lost.
+    kinds: Vec<String>,
 }
 
 /// What one rescue pass did.
@@ -27,11 +33,19 @@ pub struct Rescued {
 }
 
 impl Leases {
-    pub fn new(pool: PgPool, worker_id: impl Into<String>, lease: Duration) -> Self {
+    /// `kinds`: the job kinds this process has handlers for; it claims
+    /// nothing else.
+    pub fn new(
+        pool: PgPool,
+        worker_id: impl Into<String>,
+        lease: Duration,
+        kinds: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
         Self {
             pool,
             worker_id: worker_id.into(),
             lease,
+            kinds: kinds.into_iter().map(Into::into).collect(),
         }
     }
 
@@ -39,9 +53,13 @@ impl Leases {
         &self.pool
     }
 
-    /// Claims up to `free_slots` runnable jobs in one statement. Claim only
-    /// what can start now: a job claimed into a local buffer is a job nobody
-    /// else can run while its lease ticks.
+    /// Claims up to `free_slots` runnable jobs of this process's kinds in
+    /// one statement. Claim only what can start now: a job claimed into a
+    /// local buffer is a job nobody else can run while its lease ticks.
+    ///
+    /// The claim index orders by priority and run time; the kind is a filter
+    /// on it, so jobs of unknown kinds at the head of the queue are stepped
+    /// over (a rollout's worth of them), never taken.
     pub async fn claim(&self, free_slots: u32) -> Result<Vec<ClaimedJob>, sqlx::Error> {
         if free_slots == 0 {
             return Ok(Vec::new());
@@ -49,7 +67,7 @@ impl Leases {
         sqlx::query_as(
             "with next as (
                  select id from jobs
-                 where state = 'available' and run_at <= now()
+                 where state = 'available' and run_at <= now() and kind = any($4)
                  order by priority, run_at, id
                  limit $1
                  for update skip locked
@@ -65,6 +83,7 @@ impl Leases {
         .bind(i64::from(free_slots))
         .bind(&self.worker_id)
         .bind(self.lease.as_secs_f64())
+        .bind(&self.kinds)
         .fetch_all(&self.pool)
         .await
     }

@@ -17,13 +17,23 @@ pub struct QueueStats {
     pub depth: BTreeMap<String, i64>,
     /// Seconds the oldest runnable job has waited; 0 when none waits.
     pub oldest_available_age_secs: f64,
+    /// Runnable jobs per kind. A kind that stays here while no worker knows
+    /// it is a job waiting for a release that has not rolled out.
+    pub available_by_kind: BTreeMap<String, i64>,
 }
 
 /// One round trip; cheap enough to sample every few seconds.
 pub async fn stats<'c>(executor: impl PgExecutor<'c>) -> Result<QueueStats, sqlx::Error> {
-    let (available, running, oldest, completed, discarded): (i64, i64, Option<f64>, i64, i64) =
-        sqlx::query_as(
-            "select
+    #[allow(clippy::type_complexity)]
+    let (available, running, oldest, completed, discarded, by_kind): (
+        i64,
+        i64,
+        Option<f64>,
+        i64,
+        i64,
+        sqlx::types::Json<BTreeMap<String, i64>>,
+    ) = sqlx::query_as(
+        "select
                  (select count(*) from jobs where state = 'available'),
                  (select count(*) from jobs where state = 'running'),
                  (select extract(epoch from now() - min(run_at))::float8
@@ -31,10 +41,13 @@ pub async fn stats<'c>(executor: impl PgExecutor<'c>) -> Result<QueueStats, sqlx
                  (select greatest(reltuples, 0)::bigint from pg_class
                   where oid = 'jobs_completed_idx'::regclass),
                  (select greatest(reltuples, 0)::bigint from pg_class
-                  where oid = 'jobs_discarded_idx'::regclass)",
-        )
-        .fetch_one(executor)
-        .await?;
+                  where oid = 'jobs_discarded_idx'::regclass),
+                 (select coalesce(jsonb_object_agg(kind, jobs), '{}')
+                  from (select kind, count(*) as jobs from jobs
+                        where state = 'available' and run_at <= now() group by kind) as kinds)",
+    )
+    .fetch_one(executor)
+    .await?;
     let depth = [
         ("available", available),
         ("running", running),
@@ -47,5 +60,6 @@ pub async fn stats<'c>(executor: impl PgExecutor<'c>) -> Result<QueueStats, sqlx
     Ok(QueueStats {
         depth,
         oldest_available_age_secs: oldest.unwrap_or(0.0).max(0.0),
+        available_by_kind: by_kind.0,
     })
 }

@@ -44,7 +44,7 @@ async fn count_state(pool: &PgPool, state: &str) -> i64 {
 #[tokio::test]
 async fn heartbeat_and_batched_completion_over_shared_jobs_in_opposite_orders_never_deadlock() {
     let db = TestDb::new().await;
-    let leases = Leases::new(db.pool.clone(), "w", LEASE);
+    let leases = Leases::new(db.pool.clone(), "w", LEASE, ["k"]);
     for round in 0..40 {
         enqueue_many(&db.pool, 300).await;
         let mut fences: Vec<Fence> = leases
@@ -84,7 +84,7 @@ async fn heartbeat_and_batched_completion_over_shared_jobs_in_opposite_orders_ne
 #[tokio::test]
 async fn the_backoff_stays_within_its_cap_however_many_attempts_came_before() {
     let db = TestDb::new().await;
-    let leases = Leases::new(db.pool.clone(), "w", LEASE);
+    let leases = Leases::new(db.pool.clone(), "w", LEASE, ["k"]);
     let backoff = Backoff {
         base: Duration::from_secs(1),
         max: Duration::from_secs(60),
@@ -125,7 +125,7 @@ async fn the_backoff_stays_within_its_cap_however_many_attempts_came_before() {
 async fn discard_ends_a_job_at_once_keeping_its_error_and_only_for_its_own_lease() {
     let db = TestDb::new().await;
     enqueue_many(&db.pool, 1).await;
-    let leases = Leases::new(db.pool.clone(), "w", LEASE);
+    let leases = Leases::new(db.pool.clone(), "w", LEASE, ["k"]);
     let job = leases.claim(1).await.unwrap().remove(0);
     let stale = Fence {
         id: job.id,

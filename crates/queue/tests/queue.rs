@@ -44,7 +44,7 @@ async fn a_job_enqueued_in_a_rolled_back_transaction_does_not_exist() {
         .await
         .unwrap();
     tx.rollback().await.unwrap();
-    let leases = Leases::new(db.pool.clone(), "w", LEASE);
+    let leases = Leases::new(db.pool.clone(), "w", LEASE, ["k"]);
     assert!(leases.claim(10).await.unwrap().is_empty());
 }
 
@@ -68,7 +68,7 @@ async fn claim_takes_only_free_slots_in_priority_order_and_bumps_attempt_and_lea
     let db = TestDb::new().await;
     let low = enqueue(&db.pool, NewJob::new("k", json!({"n": 1})).priority(5)).await;
     let high = enqueue(&db.pool, NewJob::new("k", json!({"n": 2})).priority(-5)).await;
-    let leases = Leases::new(db.pool.clone(), "w1", LEASE);
+    let leases = Leases::new(db.pool.clone(), "w1", LEASE, ["k"]);
 
     let claimed = leases.claim(1).await.unwrap();
     assert_eq!(claimed.len(), 1);
@@ -93,7 +93,7 @@ async fn concurrent_claimers_never_get_the_same_job() {
     tx.commit().await.unwrap();
 
     let claimers = (0..4).map(|n| {
-        let leases = Leases::new(db.pool.clone(), format!("w{n}"), LEASE);
+        let leases = Leases::new(db.pool.clone(), format!("w{n}"), LEASE, ["k"]);
         tokio::spawn(async move {
             let mut mine = Vec::new();
             loop {
@@ -120,8 +120,8 @@ async fn concurrent_claimers_never_get_the_same_job() {
 async fn a_stale_lease_can_neither_complete_fail_nor_release_a_rescued_and_reclaimed_job() {
     let db = TestDb::new().await;
     let id = enqueue(&db.pool, NewJob::new("k", json!({}))).await;
-    let first = Leases::new(db.pool.clone(), "first", LEASE);
-    let second = Leases::new(db.pool.clone(), "second", LEASE);
+    let first = Leases::new(db.pool.clone(), "first", LEASE, ["k"]);
+    let second = Leases::new(db.pool.clone(), "second", LEASE, ["k"]);
 
     let stale = first.claim(1).await.unwrap().remove(0);
     expire(&db.pool, id).await;
@@ -164,7 +164,7 @@ async fn a_stale_lease_can_neither_complete_fail_nor_release_a_rescued_and_recla
 async fn release_makes_the_job_available_at_once_with_its_attempt_given_back() {
     let db = TestDb::new().await;
     let id = enqueue(&db.pool, NewJob::new("k", json!({}))).await;
-    let leases = Leases::new(db.pool.clone(), "w", LEASE);
+    let leases = Leases::new(db.pool.clone(), "w", LEASE, ["k"]);
     let job = leases.claim(1).await.unwrap().remove(0);
     assert!(queue::release(&db.pool, job.fence()).await.unwrap());
     let again = leases.claim(1).await.unwrap().remove(0);
@@ -179,7 +179,7 @@ async fn release_makes_the_job_available_at_once_with_its_attempt_given_back() {
 async fn failures_back_off_then_discard_at_max_attempts_keeping_the_last_error() {
     let db = TestDb::new().await;
     let id = enqueue(&db.pool, NewJob::new("k", json!({})).max_attempts(3)).await;
-    let leases = Leases::new(db.pool.clone(), "w", LEASE);
+    let leases = Leases::new(db.pool.clone(), "w", LEASE, ["k"]);
     let backoff = Backoff {
         base: Duration::from_secs(10),
         max: Duration::from_secs(15),
@@ -232,7 +232,7 @@ async fn failures_back_off_then_discard_at_max_attempts_keeping_the_last_error()
 async fn rescue_discards_a_job_whose_attempts_are_used_up() {
     let db = TestDb::new().await;
     let id = enqueue(&db.pool, NewJob::new("k", json!({})).max_attempts(1)).await;
-    let leases = Leases::new(db.pool.clone(), "dead-worker", LEASE);
+    let leases = Leases::new(db.pool.clone(), "dead-worker", LEASE, ["k"]);
     leases.claim(1).await.unwrap();
     expire(&db.pool, id).await;
     let rescued = leases.rescue().await.unwrap();
@@ -247,7 +247,7 @@ async fn a_heartbeat_renews_held_leases_in_one_statement() {
     let db = TestDb::new().await;
     let a = enqueue(&db.pool, NewJob::new("k", json!({}))).await;
     let b = enqueue(&db.pool, NewJob::new("k", json!({}))).await;
-    let leases = Leases::new(db.pool.clone(), "w", LEASE);
+    let leases = Leases::new(db.pool.clone(), "w", LEASE, ["k"]);
     let held: Vec<Fence> = leases
         .claim(2)
         .await
@@ -274,7 +274,7 @@ async fn stats_count_jobs_by_state_and_age_the_oldest_available() {
         .execute(&db.pool)
         .await
         .unwrap();
-    Leases::new(db.pool.clone(), "w", LEASE)
+    Leases::new(db.pool.clone(), "w", LEASE, ["k"])
         .claim(1)
         .await
         .unwrap();

@@ -24,6 +24,18 @@ pub struct Args {
     #[arg(long, env = "WORK_TIME", value_name = "WORK_TIME", default_value = "50ms", value_parser = humantime::parse_duration)]
     pub work_time: Duration,
 
+    /// Run only these job kinds (comma-separated), e.g. to give a slow kind
+    /// workers of its own. Unset: every kind this worker has a handler for.
+    /// A worker never claims a kind it cannot run, so during a rolling
+    /// update a kind added by the new release waits for the new workers.
+    #[arg(
+        long,
+        env = "WORKER_KINDS",
+        value_name = "WORKER_KINDS",
+        value_delimiter = ','
+    )]
+    pub worker_kinds: Vec<String>,
+
     /// How long a claimed job stays ours without a heartbeat. A crashed
     /// worker's jobs run again this long after its last heartbeat.
     #[arg(long, env = "QUEUE_LEASE", value_name = "QUEUE_LEASE", default_value = "30s", value_parser = humantime::parse_duration)]

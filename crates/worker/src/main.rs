@@ -43,6 +43,10 @@ async fn main() -> ExitCode {
     if let Err(error) = args.validate() {
         service::exit::bad_config(error);
     }
+    let handlers = match Handlers::standard(args.work_time).only_if(&args.worker_kinds) {
+        Ok(handlers) => handlers,
+        Err(error) => service::exit::bad_config(error),
+    };
     let mut shutdown = args.shutdown.build_or_exit();
     let telemetry = args.log.init_or_exit(&mut shutdown);
     let handle = shutdown.handle();
@@ -68,7 +72,13 @@ async fn main() -> ExitCode {
     };
 
     let worker_id = args.worker_id();
-    let leases = Leases::new(pool.clone(), worker_id.clone(), args.queue_lease);
+    let handlers = Arc::new(handlers);
+    let leases = Leases::new(
+        pool.clone(),
+        worker_id.clone(),
+        args.queue_lease,
+        handlers.kinds(),
+    );
     let cancel_jobs = CancellationToken::new();
     let tally = Tally {
         shutting_down: handle.phase_started(Phase::Announce),
@@ -78,7 +88,7 @@ async fn main() -> ExitCode {
     };
     let runner = Runner {
         leases: leases.clone(),
-        handlers: Arc::new(Handlers::standard(args.work_time)),
+        handlers: handlers.clone(),
         concurrency: args.worker_concurrency,
         poll_interval: args.queue_poll_interval,
         call_bound: args.database.call_bound(),
@@ -107,6 +117,7 @@ async fn main() -> ExitCode {
     tokio::spawn(metrics::sample_queue(
         pool.clone(),
         args.queue_heartbeat,
+        handlers.kinds(),
         handle.phase_started(Phase::Close),
     ));
     tokio::spawn(upkeep::heartbeat(
@@ -116,7 +127,7 @@ async fn main() -> ExitCode {
         handle.phase_started(Phase::Flush),
     ));
     handle.readiness().mark_started();
-    tracing::info!(%ops_addr, %worker_id, concurrency = args.worker_concurrency, "worker ready");
+    tracing::info!(%ops_addr, %worker_id, concurrency = args.worker_concurrency, kinds = ?handlers.kinds(), "worker ready");
 
     // --- Shutdown, in phase order. ---
     shutdown.on(Phase::StopIntake, "claim loop", move |_ctx| async move {

@@ -111,7 +111,12 @@ impl JobMetrics {
 }
 
 /// Samples the queue every `interval` until `stop`, for the gauges.
-pub async fn sample_queue(pool: PgPool, interval: Duration, stop: CancellationToken) {
+pub async fn sample_queue(
+    pool: PgPool,
+    interval: Duration,
+    known_kinds: Vec<String>,
+    stop: CancellationToken,
+) {
     // Finished states are estimates (see `queue::stats`), live ones exact.
     let latest = Arc::new(Mutex::new(QueueStats::default()));
     let meter = telemetry::meter("worker");
@@ -135,6 +140,28 @@ pub async fn sample_queue(pool: PgPool, interval: Duration, stop: CancellationTo
         .with_callback(move |gauge| {
             let stats = age.lock().unwrap_or_else(|p| p.into_inner());
             gauge.observe(stats.oldest_available_age_secs, &[]);
+        })
+        .build();
+    let by_kind = latest.clone();
+    let _by_kind = meter
+        .i64_observable_gauge("queue.kind.available")
+        .with_description("Runnable jobs by kind, whether or not any worker knows the kind")
+        .with_callback(move |gauge| {
+            let stats = by_kind.lock().unwrap_or_else(|p| p.into_inner());
+            for (kind, count) in &stats.available_by_kind {
+                gauge.observe(*count, &[KeyValue::new("kind", kind.clone())]);
+            }
+        })
+        .build();
+    // 1 per kind this worker claims: with `queue.kind.available`, it shows a
+    // kind that waits for a release no worker runs yet.
+    let _known = meter
+        .u64_observable_gauge("worker.kinds")
+        .with_description("The job kinds this worker claims, one series each")
+        .with_callback(move |gauge| {
+            for kind in &known_kinds {
+                gauge.observe(1, &[KeyValue::new("kind", kind.clone())]);
+            }
         })
         .build();
     loop {

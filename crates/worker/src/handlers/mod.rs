@@ -94,6 +94,30 @@ impl Handlers {
         self.by_kind.get(kind)
     }
 
+    /// The kinds this worker claims: every one it has a handler for.
+    pub fn kinds(&self) -> Vec<String> {
+        let mut kinds: Vec<String> = self.by_kind.keys().cloned().collect();
+        kinds.sort();
+        kinds
+    }
+
+    /// Keeps only `kinds` (`WORKER_KINDS`; all when empty), so a deployment
+    /// can dedicate workers to some kinds; refuses a kind this build has no
+    /// handler for.
+    pub fn only_if(mut self, kinds: &[String]) -> Result<Self, String> {
+        if kinds.is_empty() {
+            return Ok(self);
+        }
+        if let Some(unknown) = kinds.iter().find(|kind| !self.by_kind.contains_key(*kind)) {
+            return Err(format!(
+                "WORKER_KINDS names `{unknown}`, which this worker has no handler for (it has: {})",
+                self.kinds().join(", ")
+            ));
+        }
+        self.by_kind.retain(|kind, _| kinds.contains(kind));
+        Ok(self)
+    }
+
     /// The handlers this service ships: the example domain and a no-op for
     /// benchmarks.
     pub fn standard(work_time: Duration) -> Self {

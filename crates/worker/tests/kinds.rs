@@ -1,0 +1,95 @@
+//! Version skew with the real `worker`: it claims only the kinds it runs
+//! (all its handlers, or `WORKER_KINDS`), so a job of a kind it does not run
+//! waits, untouched and visible, for a worker that does.
+
+mod common;
+
+use std::time::Duration;
+
+use queue::NewJob;
+use serde_json::json;
+use testkit::{TestDb, bound_addr};
+
+use common::{WORKER, start, wait_until};
+
+#[tokio::test]
+async fn a_kind_a_worker_does_not_run_waits_untouched_until_one_that_does_runs_it_once() {
+    let db = TestDb::new().await;
+    let mut tx = db.pool.begin().await.unwrap();
+    queue::enqueue(&mut tx, &NewJob::new("noop", json!({})))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    // As an old release would: it has no `noop` to run.
+    let old = start(&db, &[("WORKER_KINDS", "fulfil_order")]).await;
+    // Seven poll intervals (200 ms) and a notification come and go.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let row: (String, i32, i64) = sqlx::query_as("select state, attempt, lease from jobs")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        row,
+        ("available".to_owned(), 0, 0),
+        "untouched, no attempt used"
+    );
+
+    let ready = old
+        .wait_for_message("worker ready", Duration::from_secs(1))
+        .await;
+    let metrics = reqwest::get(format!("http://{}/metrics", bound_addr(&ready, "ops_addr")))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let has = |prefix: &str, kind: &str, value: &str| {
+        metrics.lines().any(|line| {
+            line.starts_with(prefix)
+                && line.contains(&format!("kind=\"{kind}\""))
+                && line.ends_with(&format!(" {value}"))
+        })
+    };
+    assert!(
+        has("queue_kind_available{", "noop", "1"),
+        "the waiting job is visible:\n{metrics}"
+    );
+    assert!(has("worker_kinds{", "fulfil_order", "1"), "{metrics}");
+    assert!(!has("worker_kinds{", "noop", "1"), "{metrics}");
+
+    // A worker that runs `noop` comes up and runs it, once.
+    let _new = start(&db, &[]).await;
+    wait_until(
+        &db.pool,
+        "the job to complete",
+        Duration::from_secs(10),
+        "select count(*) from jobs where state = 'completed'",
+    )
+    .await;
+    let (attempt, lease): (i32, i64) = sqlx::query_as("select attempt, lease from jobs")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!((attempt, lease), (1, 1), "claimed exactly once");
+}
+
+#[tokio::test]
+async fn worker_kinds_naming_a_kind_without_a_handler_is_bad_config() {
+    let db = TestDb::new().await;
+    let output = tokio::process::Command::new(WORKER)
+        .env_clear()
+        .env("DATABASE_URL", &db.url)
+        .env("OPS_LISTEN_ADDR", testkit::ANY_PORT)
+        .env("WORKER_KINDS", "fulfil_order,send_receipt")
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("WORKER_KINDS") && stderr.contains("send_receipt"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+}
