@@ -153,7 +153,7 @@ async fn main() -> ExitCode {
 
 /// `api migrate`: what a Kubernetes Job runs before the new version serves.
 async fn migrate(pool: &sqlx::PgPool) -> ExitCode {
-    match sqlx::migrate!("../../migrations").run(pool).await {
+    match service::schema::migrator().run(pool).await {
         Ok(()) => {
             tracing::info!("migrations applied");
             ExitCode::SUCCESS

@@ -6,6 +6,7 @@ pub mod args;
 pub mod db;
 pub mod exit;
 pub mod ops;
+pub mod schema;
 pub mod shutdown_metrics;
 
 pub use args::{DatabaseArgs, LogArgs, ShutdownArgs, ShutdownMode, parse_args_or_exit};

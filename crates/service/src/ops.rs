@@ -9,7 +9,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use shutdown::{Phase, Readiness, Shutdown};
 use sqlx::PgPool;
@@ -43,21 +43,39 @@ pub fn router(state: OpsState) -> Router {
         .with_state(state)
 }
 
-async fn readyz(State(state): State<OpsState>) -> impl IntoResponse {
+async fn readyz(State(state): State<OpsState>) -> Response {
     if !state.readiness.is_ready() {
         let why = if state.readiness.is_shutting_down() {
             "shutting down"
         } else {
             "starting"
         };
-        return (StatusCode::SERVICE_UNAVAILABLE, why);
+        return (StatusCode::SERVICE_UNAVAILABLE, why).into_response();
     }
-    if let Some(pool) = &state.pool
-        && !crate::db::is_reachable(pool).await
-    {
-        return (StatusCode::SERVICE_UNAVAILABLE, "database unreachable");
+    let Some(pool) = &state.pool else {
+        return (StatusCode::OK, "ready").into_response();
+    };
+    if !crate::db::is_reachable(pool).await {
+        return (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response();
     }
-    (StatusCode::OK, "ready")
+    let missing = crate::db::bounded(
+        crate::db::READINESS_TIMEOUT,
+        crate::schema::missing_migrations(pool),
+    )
+    .await;
+    match missing {
+        Ok(missing) if missing.is_empty() => (StatusCode::OK, "ready").into_response(),
+        Ok(missing) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({
+                "status": "schema_behind",
+                "message": "the database lacks migrations this release needs; ready once the migrate Job applies them",
+                "missing_migrations": missing,
+            })),
+        )
+            .into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response(),
+    }
 }
 
 async fn metrics(State(state): State<OpsState>) -> impl IntoResponse {

@@ -43,6 +43,9 @@ impl Runner {
     /// Claims until `stop` fires, then stops listening. Running jobs are not
     /// touched: they go on, with their heartbeats, into the drain.
     pub async fn claim_until(self, stop: CancellationToken) {
+        if !self.wait_for_schema(&stop).await {
+            return;
+        }
         let slots = Arc::new(Semaphore::new(self.concurrency as usize));
         let mut listener = self.listen().await;
         loop {
@@ -80,6 +83,37 @@ impl Runner {
             && let Err(error) = listener.unlisten_all().await
         {
             tracing::debug!(%error, "unlisten failed; the connection closes anyway");
+        }
+    }
+
+    /// Claims nothing until the database has every migration this release
+    /// needs: a new worker that starts before its release's migrate Job
+    /// ends would fail the jobs it claimed. `false` if `stop` came first.
+    async fn wait_for_schema(&self, stop: &CancellationToken) -> bool {
+        let mut said = false;
+        loop {
+            let missing = bounded(
+                self.call_bound,
+                service::schema::missing_migrations(self.leases.pool()),
+            );
+            match missing.await {
+                Ok(missing) if missing.is_empty() => return true,
+                Ok(missing) if !said => {
+                    said = true;
+                    tracing::warn!(
+                        ?missing,
+                        "the database lacks migrations this release needs; claiming nothing until they are applied"
+                    );
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!(%error, "cannot read the applied migrations; retrying")
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.poll_interval) => {}
+                _ = stop.cancelled() => return false,
+            }
         }
     }
 

@@ -1,6 +1,7 @@
 //! Version skew with the real `worker`: it claims only the kinds it runs
 //! (all its handlers, or `WORKER_KINDS`), so a job of a kind it does not run
-//! waits, untouched and visible, for a worker that does.
+//! waits, untouched and visible, for a worker that does; and it claims
+//! nothing while the database lacks a migration it needs.
 
 mod common;
 
@@ -92,4 +93,58 @@ async fn worker_kinds_naming_a_kind_without_a_handler_is_bad_config() {
         "{stderr}"
     );
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+}
+
+#[tokio::test]
+async fn a_worker_claims_nothing_until_the_database_has_its_migrations() {
+    let db = TestDb::new().await;
+    let newest: i64 = sqlx::query_scalar("select max(version) from _sqlx_migrations")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    sqlx::query("delete from _sqlx_migrations where version = $1")
+        .bind(newest)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let mut tx = db.pool.begin().await.unwrap();
+    queue::enqueue(&mut tx, &NewJob::new("noop", json!({})))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let worker = start(&db, &[]).await;
+    worker
+        .wait_for("the wait for migrations", Duration::from_secs(5), |event| {
+            event["missing"]
+                .as_str()
+                .is_some_and(|m| m.contains(&newest.to_string()))
+        })
+        .await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let state: String = sqlx::query_scalar("select state from jobs")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        state, "available",
+        "nothing claimed while the schema is behind"
+    );
+
+    // The migrate Job catches up; the same process starts claiming.
+    sqlx::query(
+        "insert into _sqlx_migrations (version, description, success, checksum, execution_time)
+         values ($1, 'applied late', true, '\\x00', 0)",
+    )
+    .bind(newest)
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    wait_until(
+        &db.pool,
+        "the job to complete",
+        Duration::from_secs(10),
+        "select count(*) from jobs where state = 'completed'",
+    )
+    .await;
 }

@@ -1,0 +1,88 @@
+//! Schema compatibility at readiness, with the real `api` against a real
+//! PostgreSQL: a database behind this release keeps the process unready
+//! (naming what is missing) until the migrate Job catches it up, with no
+//! restart; a database ahead of it, as an old pod sees mid-rollout, is fine.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use testkit::TestDb;
+
+use common::{API, start_on};
+
+async fn migrate(url: &str) -> std::process::Output {
+    tokio::process::Command::new(API)
+        .arg("migrate")
+        .env_clear()
+        .env("DATABASE_URL", url)
+        .output()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_database_behind_the_release_is_unready_naming_the_missing_migration_until_it_is_applied()
+{
+    let db = TestDb::new().await;
+    let newest: i64 = sqlx::query_scalar("select max(version) from _sqlx_migrations")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    // As if this release's migrate Job had not run yet.
+    sqlx::query("delete from _sqlx_migrations where version = $1")
+        .bind(newest)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let url = db.url.clone();
+    let mut api = start_on(db, &[]).await;
+    let readyz = format!("{}/readyz", api.ops);
+
+    let response = reqwest::get(&readyz).await.unwrap();
+    assert_eq!(response.status(), 503);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "schema_behind", "{body}");
+    assert_eq!(
+        body["missing_migrations"],
+        serde_json::json!([newest]),
+        "{body}"
+    );
+
+    let migrated = migrate(&url).await;
+    assert!(migrated.status.success(), "{migrated:?}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while reqwest::get(&readyz).await.unwrap().status() != 200 {
+        assert!(Instant::now() < deadline, "never ready after the migration");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        api.service.exited().is_none(),
+        "became ready without a restart"
+    );
+}
+
+#[tokio::test]
+async fn a_database_ahead_of_the_release_stays_ready_and_its_migrate_job_succeeds() {
+    let db = TestDb::new().await;
+    // A newer release's migration, already applied: expand before contract.
+    sqlx::query(
+        "insert into _sqlx_migrations (version, description, success, checksum, execution_time)
+         values (99991231000000, 'from a newer release', true, '\\x00', 0)",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let url = db.url.clone();
+    let api = start_on(db, &[]).await;
+    let response = reqwest::get(format!("{}/readyz", api.ops)).await.unwrap();
+    assert_eq!(response.status(), 200);
+
+    let migrated = migrate(&url).await;
+    assert!(
+        migrated.status.success(),
+        "an older release's migrate Job must not fail on a newer database: {}",
+        String::from_utf8_lossy(&migrated.stdout)
+    );
+}
