@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Offline checks of everything under deploy/, the Dockerfile, the compose
-# file, the justfile and the GitHub workflow, plus the shutdown-budget test.
+# file, the justfile, the GitHub workflow and the migrations (squawk), plus
+# the shutdown-budget test.
 # Installs what is missing (Python tools into their own venv, promtool from
 # Debian's prometheus package) and skips what is already there. Runs every
 # check, reports each, and exits non-zero if any failed.
@@ -20,6 +21,7 @@ python_tools=(
     yamllint==1.38.0
     check-jsonschema==0.39.0
     rust-just==1.59.0
+    squawk-cli==2.70.0
 )
 kubernetes_versions=(1.30.0 1.34.0)
 
@@ -145,6 +147,8 @@ check "checkov (manifests)" \
 check "checkov (Dockerfile)" \
     checkov --framework dockerfile --skip-download --quiet --compact --file Dockerfile
 check "hadolint" hadolint Dockerfile
+# Migrations safe for a rolling deploy (.squawk.toml, docs/migrations.md).
+check "squawk (migrations)" squawk migrations/*.sql
 check "yamllint" yamllint --strict -c deploy/yamllint.yml deploy docker-compose.yml .github/workflows
 check "compose spec" check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
 check "GitHub workflow schema" \
