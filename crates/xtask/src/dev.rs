@@ -74,7 +74,10 @@ pub async fn run(signals: &mut Signals) -> anyhow::Result<u8> {
 
 async fn migrate(url: &str) -> anyhow::Result<()> {
     use sqlx::Connection;
-    let migrator = sqlx::migrate::Migrator::new(workspace::root().join("migrations")).await?;
+    let mut migrator = sqlx::migrate::Migrator::new(workspace::root().join("migrations")).await?;
+    // As `api migrate` does: a dev database may hold migrations that were
+    // since replaced or belong to another branch.
+    migrator.set_ignore_missing(true);
     let mut connection = sqlx::PgConnection::connect(url).await?;
     migrator.run(&mut connection).await?;
     Ok(connection.close().await?)
