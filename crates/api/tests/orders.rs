@@ -86,7 +86,11 @@ async fn when_the_job_insert_fails_no_order_remains() {
         .unwrap();
     assert_eq!(post().await.unwrap().status(), 201);
     assert_eq!(count(&api.db.pool, "select count(*) from orders").await, 1);
-    assert_eq!(count(&api.db.pool, "select count(*) from jobs").await, 1);
+    assert_eq!(
+        count(&api.db.pool, "select count(*) from jobs").await,
+        2,
+        "its fulfil_order and send_receipt jobs"
+    );
 }
 
 #[tokio::test]
@@ -117,7 +121,11 @@ async fn twenty_concurrent_posts_with_one_key_create_one_order() {
     ids.dedup();
     assert_eq!(ids.len(), 1, "every response carries the same id");
     assert_eq!(count(&api.db.pool, "select count(*) from orders").await, 1);
-    assert_eq!(count(&api.db.pool, "select count(*) from jobs").await, 1);
+    assert_eq!(
+        count(&api.db.pool, "select count(*) from jobs").await,
+        2,
+        "its fulfil_order and send_receipt jobs"
+    );
 }
 
 #[tokio::test]

@@ -82,14 +82,14 @@ async fn worker_kinds_naming_a_kind_without_a_handler_is_bad_config() {
         .env_clear()
         .env("DATABASE_URL", &db.url)
         .env("OPS_LISTEN_ADDR", testkit::ANY_PORT)
-        .env("WORKER_KINDS", "fulfil_order,send_receipt")
+        .env("WORKER_KINDS", "fulfil_order,print_invoice")
         .output()
         .await
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains("WORKER_KINDS") && stderr.contains("send_receipt"),
+        stderr.contains("WORKER_KINDS") && stderr.contains("print_invoice"),
         "{stderr}"
     );
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
@@ -147,4 +147,32 @@ async fn a_worker_claims_nothing_until_the_database_has_its_migrations() {
         "select count(*) from jobs where state = 'completed'",
     )
     .await;
+}
+
+#[tokio::test]
+async fn send_receipt_sends_each_orders_receipt_once_and_completes_the_job() {
+    let db = TestDb::new().await;
+    let order = common::orders(&db.pool, 1, 5).await.remove(0);
+    let mut tx = db.pool.begin().await.unwrap();
+    queue::enqueue(
+        &mut tx,
+        &NewJob::new("send_receipt", json!({ "order_id": order })),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let _worker = start(&db, &[]).await;
+    wait_until(
+        &db.pool,
+        "both jobs to complete",
+        Duration::from_secs(10),
+        "select (count(*) = 2)::int::int8 from jobs where state = 'completed'",
+    )
+    .await;
+    let sent: Vec<i64> = sqlx::query_scalar("select sent_count from receipts where order_id = $1")
+        .bind(order)
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(sent, vec![1]);
 }

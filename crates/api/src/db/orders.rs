@@ -1,4 +1,4 @@
-//! Orders in PostgreSQL, and their `fulfil_order` jobs.
+//! Orders in PostgreSQL, and their `fulfil_order` and `send_receipt` jobs.
 
 use queue::NewJob;
 use serde_json::json;
@@ -12,6 +12,12 @@ use crate::model::{CreateOrder, Item, Order, OrderStatus};
 /// The job kind the worker's `fulfil_order` handler runs. Its payload is
 /// `{"order_id": "<uuid>"}`.
 pub const FULFIL_ORDER: &str = "fulfil_order";
+
+/// The job kind the worker's `send_receipt` handler runs, one per new order.
+/// Its payload is `{"order_id": "<uuid>"}`. Added a release after
+/// `fulfil_order`: workers of the release before claim none of these, so
+/// they wait for this release's workers (docs/migrations.md).
+pub const SEND_RECEIPT: &str = "send_receipt";
 
 /// The columns an [`Order`] is read from, as a macro so the statements stay
 /// `&'static str` (sqlx 0.9 asks for proof that dynamic SQL is safe).
@@ -96,9 +102,12 @@ pub async fn create(
         .await?;
 
     if let Some(row) = inserted {
-        let job =
-            NewJob::new(FULFIL_ORDER, json!({ "order_id": row.id })).trace_context(traceparent);
-        queue::enqueue(&mut tx, &job).await?;
+        let payload = json!({ "order_id": row.id });
+        let jobs = [
+            NewJob::new(FULFIL_ORDER, payload.clone()).trace_context(traceparent.clone()),
+            NewJob::new(SEND_RECEIPT, payload).trace_context(traceparent),
+        ];
+        queue::enqueue_many(&mut tx, &jobs).await?;
         tx.commit().await?;
         return Ok(Created::New(row.into()));
     }

@@ -7,6 +7,7 @@
 
 mod fulfil_order;
 mod noop;
+mod send_receipt;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use fulfil_order::FULFIL_ORDER;
 pub use noop::NOOP;
+pub use send_receipt::SEND_RECEIPT;
 
 /// Everything a handler gets for one attempt.
 #[derive(Debug, Clone)]
@@ -118,11 +120,12 @@ impl Handlers {
         Ok(self)
     }
 
-    /// The handlers this service ships: the example domain and a no-op for
-    /// benchmarks.
+    /// The handlers this service ships: the example domain's two kinds and
+    /// a no-op for benchmarks.
     pub fn standard(work_time: Duration) -> Self {
         let mut handlers = Self::default();
         handlers.register(FULFIL_ORDER, fulfil_order::handler(work_time));
+        handlers.register(SEND_RECEIPT, send_receipt::handler());
         handlers.register(NOOP, noop::handler());
         handlers
     }
