@@ -23,7 +23,7 @@ pub enum Command {
     /// Run the real api and worker binaries as pods, behind a kube-proxy
     /// look-alike, and roll them under load (DATABASE_URL: a PostgreSQL
     /// server the pods use; `api migrate` is run first).
-    Local(LocalArgs),
+    Local(Box<LocalArgs>),
     /// Drive the load at a real deployment while you roll it yourself
     /// (`kubectl rollout restart`), then judge from its database.
     Load(ExternalArgs),
@@ -120,6 +120,34 @@ pub struct LocalArgs {
     /// The worker binary, found the same way as the api's.
     #[arg(long, env = "DRILL_WORKER_BIN", value_name = "DRILL_WORKER_BIN")]
     pub worker_bin: Option<PathBuf>,
+
+    /// Release N's api binary, for an upgrade drill: the pods start on
+    /// release N (DRILL_UPGRADE_FROM_API_BIN and _WORKER_BIN), and the first
+    /// rollout runs the migrate Job of the binaries above (release N+1) as
+    /// it begins, as `kubectl apply` of the Job and the Deployments would,
+    /// and moves the pods to them. Later rollouts restart N+1.
+    #[arg(
+        long,
+        env = "DRILL_UPGRADE_FROM_API_BIN",
+        value_name = "DRILL_UPGRADE_FROM_API_BIN",
+        requires = "upgrade_from_worker_bin"
+    )]
+    pub upgrade_from_api_bin: Option<PathBuf>,
+
+    /// Release N's worker binary, for an upgrade drill.
+    #[arg(
+        long,
+        env = "DRILL_UPGRADE_FROM_WORKER_BIN",
+        value_name = "DRILL_UPGRADE_FROM_WORKER_BIN",
+        requires = "upgrade_from_api_bin"
+    )]
+    pub upgrade_from_worker_bin: Option<PathBuf>,
+
+    /// In an upgrade drill, whether the workers move to release N+1 too.
+    /// `false` is its negative control: the api of N+1 enqueues a kind that
+    /// no worker of N runs, and the drill must fail with those jobs waiting.
+    #[arg(long, env = "DRILL_UPGRADE_WORKERS", value_name = "DRILL_UPGRADE_WORKERS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub upgrade_workers: bool,
 
     #[arg(long, env = "DRILL_API_REPLICAS", value_name = "DRILL_API_REPLICAS", default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=50))]
     pub api_replicas: u16,
@@ -268,10 +296,15 @@ impl LocalArgs {
         if self.queue_lease < Duration::from_secs(3) {
             return Err("DRILL_QUEUE_LEASE must be at least 3s".to_owned());
         }
-        for (path, name, setting) in [
+        let mut binaries = vec![
             (self.api_binary(), "api", "DRILL_API_BIN"),
             (self.worker_binary(), "worker", "DRILL_WORKER_BIN"),
-        ] {
+        ];
+        if let Some((api, worker)) = self.upgrade_from() {
+            binaries.push((api, "api", "DRILL_UPGRADE_FROM_API_BIN"));
+            binaries.push((worker, "worker", "DRILL_UPGRADE_FROM_WORKER_BIN"));
+        }
+        for (path, name, setting) in binaries {
             if !path.is_file() {
                 return Err(format!(
                     "{setting}: no {name} binary at {} (build it with `cargo build -p {name}`)",
@@ -294,6 +327,14 @@ impl LocalArgs {
             .unwrap_or_else(|| default_binary("worker"))
     }
 
+    /// Release N's api and worker, in an upgrade drill.
+    pub fn upgrade_from(&self) -> Option<(PathBuf, PathBuf)> {
+        Some((
+            self.upgrade_from_api_bin.clone()?,
+            self.upgrade_from_worker_bin.clone()?,
+        ))
+    }
+
     pub fn settings(&self) -> serde_json::Value {
         let human = |d: Duration| humantime::format_duration(d).to_string();
         let mut settings = self.load.settings();
@@ -311,6 +352,11 @@ impl LocalArgs {
             "shutdown_mode": self.shutdown_mode.env_value(),
             "work_time": human(self.work_time),
             "queue_lease": human(self.queue_lease),
+            "upgrade": self.upgrade_from().map(|(api, worker)| serde_json::json!({
+                "from_api_bin": api.display().to_string(),
+                "from_worker_bin": worker.display().to_string(),
+                "workers_upgraded": self.upgrade_workers,
+            })),
         });
         settings
     }

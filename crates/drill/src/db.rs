@@ -4,6 +4,7 @@
 //! A run's orders are the ones whose Idempotency-Key carries its prefix, so
 //! the checks hold in a database shared with other traffic.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -17,11 +18,19 @@ const BAD_FULFIL_COUNT: &str =
     "select count(*) from orders where idempotency_key like $1 and fulfil_count <> 1";
 const PENDING: &str =
     "select count(*) from orders where idempotency_key like $1 and status = 'pending'";
+/// Every job of the run's orders, whatever its kind: a release may add kinds.
 const JOBS_IN_STATE: &str = "select count(*) from jobs j
-     join orders o on j.kind = 'fulfil_order' and j.payload->>'order_id' = o.id::text
+     join orders o on j.payload->>'order_id' = o.id::text
      where o.idempotency_key like $1 and j.state = any($2)";
+const JOBS_BY_KIND: &str = "select j.kind, j.state, count(*) from jobs j
+     join orders o on j.payload->>'order_id' = o.id::text
+     where o.idempotency_key like $1 group by j.kind, j.state";
+/// Receipts sent other than once: `send_receipt` is exactly-once in effect.
+const BAD_RECEIPT_COUNT: &str = "select count(*) from receipts r
+     join orders o on r.order_id = o.id
+     where o.idempotency_key like $1 and r.sent_count <> 1";
 
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct DbCheck {
     pub orders_present: u64,
     pub orders_bad_fulfil_count: u64,
@@ -30,6 +39,11 @@ pub struct DbCheck {
     pub jobs_stuck: u64,
     /// Jobs that ran out of attempts.
     pub jobs_discarded: u64,
+    /// The run's jobs by kind, then by state: in an upgrade, whether the
+    /// new release's kind ran, or waits for workers that know it.
+    pub jobs_by_kind: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Receipts sent more than once.
+    pub receipts_bad_count: u64,
 }
 
 /// The LIKE pattern for a key prefix. Prefixes are ours (`drill-<hex>-`),
@@ -74,7 +88,39 @@ pub async fn check(
         orders_pending: count(pool, PENDING, key_prefix).await?,
         jobs_stuck: jobs_in(pool, key_prefix, &["available", "running"]).await?,
         jobs_discarded: jobs_in(pool, key_prefix, &["discarded"]).await?,
+        jobs_by_kind: jobs_by_kind(pool, key_prefix).await?,
+        receipts_bad_count: if has_table(pool, "receipts").await? {
+            count(pool, BAD_RECEIPT_COUNT, key_prefix).await?
+        } else {
+            0
+        },
     })
+}
+
+/// An external run may meet a release from before a table existed.
+async fn has_table(pool: &PgPool, name: &str) -> sqlx::Result<bool> {
+    sqlx::query_scalar("select to_regclass($1) is not null")
+        .bind(name)
+        .fetch_one(pool)
+        .await
+}
+
+async fn jobs_by_kind(
+    pool: &PgPool,
+    key_prefix: &str,
+) -> sqlx::Result<BTreeMap<String, BTreeMap<String, u64>>> {
+    let rows: Vec<(String, String, i64)> = sqlx::query_as(JOBS_BY_KIND)
+        .bind(pattern(key_prefix))
+        .fetch_all(pool)
+        .await?;
+    let mut by_kind: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    for (kind, state, count) in rows {
+        by_kind
+            .entry(kind)
+            .or_default()
+            .insert(state, non_negative(count));
+    }
+    Ok(by_kind)
 }
 
 async fn count(pool: &PgPool, query: &'static str, key_prefix: &str) -> sqlx::Result<u64> {

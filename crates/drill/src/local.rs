@@ -28,12 +28,18 @@ pub async fn run(args: LocalArgs) -> anyhow::Result<bool> {
     let api_bin = args.api_binary();
     let worker_bin = args.worker_binary();
     let database_url = args.load.database_url.clone();
+    let cluster_url = database_url.clone();
     let pool = PgPoolOptions::new()
         .max_connections(4)
         .connect(&database_url)
         .await
         .context("cannot connect to DATABASE_URL")?;
-    migrate(&api_bin, &database_url, &log_dir).await?;
+    // In an upgrade, the pods start on release N, migrated as N left it.
+    let upgrade = args.upgrade_from();
+    let (first_api_bin, first_worker_bin) = upgrade
+        .clone()
+        .unwrap_or_else(|| (api_bin.clone(), worker_bin.clone()));
+    migrate(&first_api_bin, &database_url, &log_dir.join("migrate.log")).await?;
 
     let timeline = Timeline::new(Instant::now());
     let cluster = Cluster {
@@ -66,7 +72,7 @@ pub async fn run(args: LocalArgs) -> anyhow::Result<bool> {
     };
     let mut api = Deployment::new(
         "api",
-        template(Role::Api, api_bin),
+        template(Role::Api, first_api_bin),
         usize::from(args.api_replicas),
         strategy,
         Some(proxy.endpoints.clone()),
@@ -74,7 +80,7 @@ pub async fn run(args: LocalArgs) -> anyhow::Result<bool> {
     );
     let mut worker = Deployment::new(
         "worker",
-        template(Role::Worker, worker_bin),
+        template(Role::Worker, first_worker_bin),
         usize::from(args.worker_replicas),
         strategy,
         None,
@@ -109,7 +115,22 @@ pub async fn run(args: LocalArgs) -> anyhow::Result<bool> {
             let at = load_started + args.load.duration * k / (args.rollouts + 1);
             tokio::time::sleep_until(at.into()).await;
             progress.note(&format!("drill: rollout {k} of {} begins", args.rollouts));
-            tokio::try_join!(api.rollout(), worker.rollout())?;
+            if k == 1 && upgrade.is_some() {
+                // Release N+1: its migrate Job and its Deployments are
+                // applied together; its pods stay unready until the Job ends.
+                api.set_binary(api_bin.clone());
+                if args.upgrade_workers {
+                    worker.set_binary(worker_bin.clone());
+                }
+                let job_log = log_dir.join("migrate-upgrade.log");
+                tokio::try_join!(
+                    migrate(&api_bin, &cluster_url, &job_log),
+                    api.rollout(),
+                    worker.rollout()
+                )?;
+            } else {
+                tokio::try_join!(api.rollout(), worker.rollout())?;
+            }
             rollout_ends.push((k, Instant::now()));
         }
         anyhow::Ok(rollout_ends)
@@ -142,7 +163,16 @@ pub async fn run(args: LocalArgs) -> anyhow::Result<bool> {
         },
         rollouts_outlasting_load,
         context: Context {
-            mode: format!("local, {}", args.shutdown_mode.env_value()),
+            mode: match &upgrade {
+                Some(_) if args.upgrade_workers => {
+                    format!("local upgrade, {}", args.shutdown_mode.env_value())
+                }
+                Some(_) => format!(
+                    "local upgrade of the api only (workers left on release N), {}",
+                    args.shutdown_mode.env_value()
+                ),
+                None => format!("local, {}", args.shutdown_mode.env_value()),
+            },
             settings: args.settings(),
             rate_target: args.load.rate,
             proxy: Some(proxy_stats),
@@ -190,9 +220,10 @@ fn pod_env(args: &LocalArgs, role: Role) -> Vec<(String, String)> {
     env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }
 
-/// `api migrate`, as the Job before a rollout would run it.
-async fn migrate(api_bin: &Path, database_url: &str, log_dir: &Path) -> anyhow::Result<()> {
-    let log = std::fs::File::create(log_dir.join("migrate.log"))?;
+/// `api migrate`, as the migrate Job of a release runs it; its output goes
+/// to `log_path`.
+async fn migrate(api_bin: &Path, database_url: &str, log_path: &Path) -> anyhow::Result<()> {
+    let log = std::fs::File::create(log_path)?;
     let status = tokio::process::Command::new(api_bin)
         .arg("migrate")
         .env_clear()
@@ -207,7 +238,7 @@ async fn migrate(api_bin: &Path, database_url: &str, log_dir: &Path) -> anyhow::
     if !status.success() {
         bail!(
             "`api migrate` failed ({status}); see {}",
-            log_dir.join("migrate.log").display()
+            log_path.display()
         );
     }
     Ok(())

@@ -21,7 +21,7 @@ async fn main() -> ExitCode {
         return ExitCode::from(BAD_SETTINGS);
     }
     let ran = match cli.command {
-        Command::Local(args) => drill::local::run(args).await,
+        Command::Local(args) => drill::local::run(*args).await,
         Command::Load(args) => drill::external::run(args).await,
     };
     match ran {

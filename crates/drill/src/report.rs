@@ -1,6 +1,7 @@
 //! `report.json` and the summary table. The top-level field names are
 //! promised to CI and to users' scripts; add fields, never rename them.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -38,6 +39,10 @@ pub struct Report {
     pub orders_bad_fulfil_count: u64,
     pub jobs_stuck: u64,
     pub jobs_discarded: u64,
+    /// The run's jobs by kind, then state: in an upgrade, whether the new
+    /// release's kind ran, or waits for a worker that knows it.
+    pub jobs_by_kind: BTreeMap<String, BTreeMap<String, u64>>,
+    pub receipts_bad_count: u64,
     pub queue_drained: bool,
     /// Null, not 0, where the drill sees no pods (external mode): a zero
     /// would read as checked.
@@ -84,6 +89,7 @@ impl Report {
             orders_bad_fulfil_count,
             jobs_stuck,
             jobs_discarded,
+            receipts_bad_count,
             ..
         } = evidence.db;
         let open_loop = tally.creates + tally.reads;
@@ -113,6 +119,8 @@ impl Report {
             orders_bad_fulfil_count,
             jobs_stuck,
             jobs_discarded,
+            jobs_by_kind: evidence.db.jobs_by_kind.clone(),
+            receipts_bad_count,
             queue_drained: evidence.queue_drained,
             pods_sigkilled: evidence.pods_sigkilled,
             p50_steady_ms: tally.steady.p50_ms,

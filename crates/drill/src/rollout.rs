@@ -4,6 +4,7 @@
 //! pod is available once ready for `min_ready`.
 
 use std::mem;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -71,6 +72,12 @@ impl Deployment {
             started: 0,
             exits: Arc::default(),
         }
+    }
+
+    /// A new pod template, as a Deployment's image changes in an upgrade:
+    /// the next rollout starts its pods from `binary`.
+    pub fn set_binary(&mut self, binary: PathBuf) {
+        self.template.binary = binary;
     }
 
     /// Creates the first replica set and waits until all of it is available.

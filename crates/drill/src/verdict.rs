@@ -177,8 +177,21 @@ pub fn judge(evidence: &Evidence) -> Verdict {
     }
     if !evidence.queue_drained || evidence.db.jobs_stuck > 0 {
         reasons.push(format!(
-            "the queue did not drain: {} jobs stuck",
-            evidence.db.jobs_stuck
+            "the queue did not drain: {} jobs stuck{}",
+            evidence.db.jobs_stuck,
+            waiting_by_kind(&evidence.db)
+        ));
+    }
+    if evidence.db.jobs_discarded > 0 {
+        reasons.push(format!(
+            "{} jobs were discarded",
+            evidence.db.jobs_discarded
+        ));
+    }
+    if evidence.db.receipts_bad_count > 0 {
+        reasons.push(format!(
+            "{} receipts were not sent exactly once",
+            evidence.db.receipts_bad_count
         ));
     }
     if let Some(sigkilled @ 1..) = evidence.pods_sigkilled {
@@ -197,5 +210,24 @@ pub fn judge(evidence: &Evidence) -> Verdict {
     Verdict {
         pass: reasons.is_empty(),
         reasons,
+    }
+}
+
+/// ` (send_receipt: 120 waiting, 0 running)` for each kind with jobs left,
+/// so a kind that no worker runs reads as waiting, not as lost.
+fn waiting_by_kind(db: &DbCheck) -> String {
+    let left: Vec<String> = db
+        .jobs_by_kind
+        .iter()
+        .filter_map(|(kind, states)| {
+            let waiting = states.get("available").copied().unwrap_or(0);
+            let running = states.get("running").copied().unwrap_or(0);
+            (waiting + running > 0).then(|| format!("{kind}: {waiting} waiting, {running} running"))
+        })
+        .collect();
+    if left.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", left.join("; "))
     }
 }

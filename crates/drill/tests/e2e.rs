@@ -8,7 +8,7 @@
 //! missing or does not answer `--help`, these tests say so and skip, except
 //! under `CI`, where they fail.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -32,14 +32,19 @@ struct Drill {
 /// 2 api and 1 worker replicas, each rolled once, 15 s at 100 requests/s.
 async fn short_drill(shutdown_mode: &str) -> Option<Drill> {
     let (api, worker) = service_binaries()?;
+    drill_with(&api, &worker, &["--shutdown-mode", shutdown_mode]).await
+}
+
+/// The short drill with `extra` arguments for `drill local`.
+async fn drill_with(api: &Path, worker: &Path, extra: &[&str]) -> Option<Drill> {
     let db = TestDb::new().await;
     let out = tempfile::tempdir().unwrap();
     let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_drill"))
         .arg("local")
         .arg("--api-bin")
-        .arg(&api)
+        .arg(api)
         .arg("--worker-bin")
-        .arg(&worker)
+        .arg(worker)
         .arg("--out")
         .arg(out.path())
         .args(["--duration", "15s", "--rate", "100"])
@@ -51,7 +56,7 @@ async fn short_drill(shutdown_mode: &str) -> Option<Drill> {
             "--rollouts",
             "1",
         ])
-        .args(["--shutdown-mode", shutdown_mode])
+        .args(extra)
         .env("DATABASE_URL", &db.url)
         .env("CI", "true")
         .stdin(Stdio::null())
@@ -173,5 +178,74 @@ async fn pods_that_exit_on_sigterm_fail_the_drill() {
             .all(|pod| pod["code"] == 143 && pod["sigkilled"] == false),
         "{}",
         drill.output
+    );
+}
+
+/// The upgrade drill's negative control: the api moves to a release that
+/// enqueues `send_receipt`, the workers stay on one that runs no such kind.
+/// The drill must fail, and say the receipts wait: not lost, not discarded.
+///
+/// Release N's worker is this build's, told by `WORKER_KINDS` to run only
+/// the kinds a worker from before `send_receipt` had: the claim filters on
+/// the kinds a worker runs, so this is the path an older binary takes.
+#[tokio::test]
+async fn an_upgrade_that_leaves_the_workers_behind_fails_with_the_new_kind_waiting() {
+    let Some((api, worker)) = service_binaries() else {
+        return;
+    };
+    let old = tempfile::tempdir().unwrap();
+    let old_worker = old.path().join("worker");
+    std::fs::write(
+        &old_worker,
+        format!(
+            "#!/bin/sh\nWORKER_KINDS=fulfil_order,noop exec '{}' \"$@\"\n",
+            worker.display()
+        ),
+    )
+    .unwrap();
+    let mut permissions = std::fs::metadata(&old_worker).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
+    std::fs::set_permissions(&old_worker, permissions).unwrap();
+    let old_worker = old_worker.display().to_string();
+    let api_path = api.display().to_string();
+    let Some(drill) = drill_with(
+        &api,
+        &worker,
+        &[
+            "--upgrade-from-api-bin",
+            &api_path,
+            "--upgrade-from-worker-bin",
+            &old_worker,
+            "--upgrade-workers",
+            "false",
+            "--queue-drain-timeout",
+            "5s",
+        ],
+    )
+    .await
+    else {
+        return;
+    };
+    let report = &drill.report;
+    assert_eq!(report["verdict"], "fail", "{}", drill.output);
+    assert_ne!(drill.exit_code, Some(0));
+    let receipts = &report["jobs_by_kind"]["send_receipt"];
+    assert!(
+        receipts["available"].as_u64().unwrap_or(0) > 0,
+        "the receipts wait: {receipts}\n{}",
+        drill.output
+    );
+    assert!(
+        receipts["discarded"].is_null(),
+        "none discarded: {receipts}"
+    );
+    assert_eq!(report["jobs_discarded"], 0);
+    assert_eq!(report["orders_lost"], 0);
+    assert_eq!(report["orders_bad_fulfil_count"], 0);
+    assert_eq!(report["requests_failed"], 0, "{}", drill.output);
+    let reasons = report["reasons"].to_string();
+    assert!(
+        reasons.contains("send_receipt") && reasons.contains("waiting"),
+        "{reasons}"
     );
 }

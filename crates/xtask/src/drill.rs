@@ -1,7 +1,8 @@
-//! `cargo xtask drill [ARGS…]`: the rolling-restart drill in local mode,
-//! against a throwaway PostgreSQL (or `DATABASE_URL`), with freshly built
-//! `api`, `worker` and `drill`. ARGS go to `drill local` (see its --help);
-//! the verdict is in `target/drill/report.json`.
+//! `cargo xtask drill [--upgrade-from REV] [-- ARGS…]`: the rolling-restart
+//! drill in local mode, against a throwaway PostgreSQL (or `DATABASE_URL`),
+//! with freshly built `api`, `worker` and `drill`; with `--upgrade-from`, an
+//! upgrade from the build of git revision REV. ARGS go to `drill local` (see
+//! its --help); the verdict is in `target/drill/report.json`.
 
 use tokio::process::Command;
 
@@ -9,7 +10,19 @@ use crate::children::Signals;
 use crate::with_db::run_with_database;
 use crate::workspace;
 
-pub async fn run(extra_args: &[String], signals: &mut Signals) -> anyhow::Result<u8> {
+/// With `upgrade_from` (a git revision), an upgrade drill: the pods start
+/// on that revision's build, release N, and roll to the current one.
+pub async fn run(
+    upgrade_from: Option<&str>,
+    extra_args: &[String],
+    signals: &mut Signals,
+) -> anyhow::Result<u8> {
+    // Release N first: it shares the target dir, so the current build must
+    // come after it to be the one in `target/debug`.
+    let release_n = match upgrade_from {
+        Some(rev) => Some(crate::upgrade::release_binaries(rev, signals).await?),
+        None => None,
+    };
     let build = workspace::build_bins(&["api", "worker", "drill"], signals).await?;
     if build != 0 {
         return Ok(build);
@@ -22,7 +35,14 @@ pub async fn run(extra_args: &[String], signals: &mut Signals) -> anyhow::Result
         .arg("--api-bin")
         .arg(bin.join("api"))
         .arg("--worker-bin")
-        .arg(bin.join("worker"))
-        .args(extra_args);
+        .arg(bin.join("worker"));
+    if let Some((api, worker)) = release_n {
+        drill
+            .arg("--upgrade-from-api-bin")
+            .arg(api)
+            .arg("--upgrade-from-worker-bin")
+            .arg(worker);
+    }
+    drill.args(extra_args);
     run_with_database("drill", &mut drill, signals).await
 }

@@ -8,5 +8,6 @@ pub mod dev;
 pub mod drill;
 pub mod pg;
 pub mod test;
+pub mod upgrade;
 pub mod with_db;
 pub mod workspace;

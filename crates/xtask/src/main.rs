@@ -27,6 +27,10 @@ enum Cmd {
     Ci,
     /// The rolling-restart drill, locally, against a throwaway PostgreSQL.
     Drill {
+        /// An upgrade drill from this git revision's build (release N) to
+        /// the current one, e.g. `HEAD~3` or a release tag.
+        #[arg(long, value_name = "REV")]
+        upgrade_from: Option<String>,
         /// Passed on to `drill local`.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
@@ -50,7 +54,9 @@ async fn main() -> ExitCode {
         Cmd::Dev => xtask::dev::run(&mut signals).await,
         Cmd::Test { args } => xtask::test::run(args, &mut signals).await,
         Cmd::Ci => xtask::ci::run(&mut signals).await,
-        Cmd::Drill { args } => xtask::drill::run(args, &mut signals).await,
+        Cmd::Drill { upgrade_from, args } => {
+            xtask::drill::run(upgrade_from.as_deref(), args, &mut signals).await
+        }
         Cmd::WithDb { command } => xtask::with_db::run(command, &mut signals).await,
     };
     match outcome {
