@@ -26,16 +26,7 @@ async fn migrate(url: &str) -> std::process::Output {
 async fn a_database_behind_the_release_is_unready_naming_the_missing_migration_until_it_is_applied()
 {
     let db = TestDb::new().await;
-    let newest: i64 = sqlx::query_scalar("select max(version) from _sqlx_migrations")
-        .fetch_one(&db.pool)
-        .await
-        .unwrap();
-    // As if this release's migrate Job had not run yet.
-    sqlx::query("delete from _sqlx_migrations where version = $1")
-        .bind(newest)
-        .execute(&db.pool)
-        .await
-        .unwrap();
+    let newest = db.unapply_newest_migration().await;
     let url = db.url.clone();
     let mut api = start_on(db, &[]).await;
     let readyz = format!("{}/readyz", api.ops);

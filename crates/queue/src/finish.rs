@@ -31,7 +31,9 @@ pub async fn complete<'c>(
 /// For handlers with no transactional effect, where one round trip per job
 /// would cap throughput.
 ///
-/// The rows are locked in id order, as the heartbeat locks them.
+/// The fences go in sorted by id, so two batches that share rows lock them
+/// in the same order; the heartbeat never waits for a lock at all (see
+/// [`crate::Leases::heartbeat`]), so it cannot deadlock with a batch.
 pub async fn complete_many<'c>(
     executor: impl PgExecutor<'c>,
     fences: &[Fence],
@@ -40,11 +42,12 @@ pub async fn complete_many<'c>(
         return Ok(Vec::new());
     }
     let (ids, leases) = crate::lease::columns(fences);
-    let completed: Vec<(JobId, i64)> = sqlx::query_as(with_held_in_id_order!(
+    let completed: Vec<(JobId, i64)> = sqlx::query_as(
         "update jobs set state = 'completed', finished_at = now(), locked_by = null, lease_expires_at = null
-         from held where jobs.id = held.id
-         returning jobs.id, jobs.lease"
-    ))
+         from unnest($1::bigint[], $2::bigint[]) as fence(id, lease)
+         where jobs.id = fence.id and jobs.lease = fence.lease and jobs.state = 'running'
+         returning jobs.id, jobs.lease",
+    )
     .bind(&ids)
     .bind(&leases)
     .fetch_all(executor)

@@ -25,6 +25,15 @@ pub struct Leases {
     kinds: Vec<String>,
 }
 
+/// What one heartbeat did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Renewal {
+    /// Leases extended by a lease from now.
+    pub renewed: Vec<Fence>,
+    /// No longer ours: the job was rescued, and maybe claimed again.
+    pub lost: Vec<Fence>,
+}
+
 /// What one rescue pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Rescued {
@@ -88,22 +97,34 @@ impl Leases {
         .await
     }
 
-    /// Renews every lease in `held` in one statement, and returns the ones
-    /// that are no longer ours (rescued and maybe claimed again elsewhere):
-    /// their work must be cancelled, and it must not be completed.
+    /// Renews every lease in `held` that is still ours, and says which are
+    /// not (rescued and maybe claimed again elsewhere): their work must be
+    /// cancelled, and it must not be completed.
     ///
-    /// Rows are locked in id order, as [`crate::complete_many`] locks them,
-    /// so the two can never deadlock over jobs they share.
-    pub async fn heartbeat(&self, held: &[Fence]) -> Result<Vec<Fence>, sqlx::Error> {
+    /// A row locked right now is skipped, not waited for: its attempt is
+    /// being ended (a completion, a failure) or rescued. So the heartbeat
+    /// never waits for a lock, and cannot deadlock with the batched
+    /// completion however their rows overlap. A skipped row that is still
+    /// ours is neither renewed nor lost; the next beat renews it if its
+    /// attempt goes on. Only when some row was not renewed does a second,
+    /// lock-free read tell skipped from lost.
+    pub async fn heartbeat(&self, held: &[Fence]) -> Result<Renewal, sqlx::Error> {
         if held.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Renewal::default());
         }
         let (ids, leases) = columns(held);
-        let renewed: HashSet<Fence> = sqlx::query_as::<_, (JobId, i64)>(with_held_in_id_order!(
-            "update jobs set lease_expires_at = now() + make_interval(secs => $3)
+        let renewed: HashSet<Fence> = sqlx::query_as::<_, (JobId, i64)>(
+            "with held as (
+                 select jobs.id from jobs
+                 join unnest($1::bigint[], $2::bigint[]) as fence(id, lease)
+                   on jobs.id = fence.id and jobs.lease = fence.lease
+                 where jobs.state = 'running'
+                 for update of jobs skip locked
+             )
+             update jobs set lease_expires_at = now() + make_interval(secs => $3)
              from held where jobs.id = held.id
-             returning jobs.id, jobs.lease"
-        ))
+             returning jobs.id, jobs.lease",
+        )
         .bind(&ids)
         .bind(&leases)
         .bind(self.lease.as_secs_f64())
@@ -112,11 +133,36 @@ impl Leases {
         .into_iter()
         .map(|(id, lease)| Fence { id, lease })
         .collect();
-        Ok(held
+        let not_renewed: Vec<Fence> = held
             .iter()
             .copied()
             .filter(|fence| !renewed.contains(fence))
-            .collect())
+            .collect();
+        let still_ours: HashSet<Fence> = if not_renewed.is_empty() {
+            HashSet::new()
+        } else {
+            let (ids, leases) = columns(&not_renewed);
+            sqlx::query_as::<_, (JobId, i64)>(
+                "select jobs.id, jobs.lease from jobs
+                 join unnest($1::bigint[], $2::bigint[]) as fence(id, lease)
+                   on jobs.id = fence.id and jobs.lease = fence.lease
+                 where jobs.state = 'running'",
+            )
+            .bind(&ids)
+            .bind(&leases)
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|(id, lease)| Fence { id, lease })
+            .collect()
+        };
+        Ok(Renewal {
+            renewed: renewed.into_iter().collect(),
+            lost: not_renewed
+                .into_iter()
+                .filter(|fence| !still_ours.contains(fence))
+                .collect(),
+        })
     }
 
     /// Returns jobs whose lease expired to the queue, or discards them when
@@ -162,7 +208,11 @@ impl Leases {
     }
 }
 
-/// Fences as the two arrays `unnest` turns back into rows.
+/// Fences as the two arrays `unnest` turns back into rows, in id order: a
+/// statement that updates rows from them locks the rows in that order, so
+/// two such statements over shared rows lock them alike and cannot deadlock.
 pub(crate) fn columns(fences: &[Fence]) -> (Vec<JobId>, Vec<i64>) {
-    fences.iter().map(|fence| (fence.id, fence.lease)).unzip()
+    let mut sorted = fences.to_vec();
+    sorted.sort_unstable();
+    sorted.iter().map(|fence| (fence.id, fence.lease)).unzip()
 }

@@ -17,27 +17,6 @@
 //! [`complete`]: if the lease was lost, the completion fails and the write
 //! rolls back with it.
 
-/// Prefixes a statement with `held`: the running jobs among the fences in
-/// `$1` (ids) and `$2` (leases), locked in id order. Every statement that
-/// locks several jobs by fence starts with it, so that no two of them lock
-/// shared rows in different orders and deadlock; `update … from unnest(…)`
-/// alone would lock in the order of the arrays.
-macro_rules! with_held_in_id_order {
-    ($statement:literal) => {
-        concat!(
-            "with held as (
-                 select jobs.id from jobs
-                 join unnest($1::bigint[], $2::bigint[]) as fence(id, lease)
-                   on jobs.id = fence.id and jobs.lease = fence.lease
-                 where jobs.state = 'running'
-                 order by jobs.id
-                 for update of jobs
-             ) ",
-            $statement
-        )
-    };
-}
-
 mod enqueue;
 mod finish;
 mod job;
@@ -48,6 +27,6 @@ mod stats;
 pub use enqueue::{CHANNEL, enqueue, enqueue_many};
 pub use finish::{Backoff, FailOutcome, complete, complete_many, discard, fail, release};
 pub use job::{ClaimedJob, Fence, JobId, NewJob};
-pub use lease::{Leases, Rescued};
+pub use lease::{Leases, Renewal, Rescued};
 pub use retention::{Retention, Swept, sweep};
 pub use stats::{QueueStats, stats};

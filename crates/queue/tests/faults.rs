@@ -1,4 +1,4 @@
-//! The queue where it meets faults and time: lock order under concurrency,
+//! The queue where it meets faults and time: no deadlock under concurrency,
 //! the backoff at the edge of its arithmetic, payloads no retry can mend, and
 //! retention. Against a real PostgreSQL.
 

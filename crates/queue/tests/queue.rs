@@ -145,7 +145,7 @@ async fn a_stale_lease_can_neither_complete_fail_nor_release_a_rescued_and_recla
             .is_empty()
     );
     assert_eq!(
-        first.heartbeat(&[stale.fence()]).await.unwrap(),
+        first.heartbeat(&[stale.fence()]).await.unwrap().lost,
         vec![stale.fence()],
         "the heartbeat reports it lost"
     );
@@ -257,7 +257,9 @@ async fn a_heartbeat_renews_held_leases_in_one_statement() {
         .collect();
     expire(&db.pool, a).await;
     expire(&db.pool, b).await;
-    assert!(leases.heartbeat(&held).await.unwrap().is_empty());
+    let renewal = leases.heartbeat(&held).await.unwrap();
+    assert!(renewal.lost.is_empty());
+    assert_eq!(renewal.renewed.len(), 2);
     assert_eq!(
         leases.rescue().await.unwrap().made_available,
         0,

@@ -55,6 +55,23 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// Forgets that the newest migration was applied, as if this release's
+    /// migrate Job had not run yet, and returns its version. Its schema
+    /// objects stay, so applying it again must be harmless, as every
+    /// migration here is.
+    pub async fn unapply_newest_migration(&self) -> i64 {
+        sqlx::query_scalar(
+            "delete from _sqlx_migrations
+             where version = (select max(version) from _sqlx_migrations)
+             returning version",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .unwrap()
+    }
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
         if std::thread::panicking() {

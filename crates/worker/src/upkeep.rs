@@ -33,8 +33,8 @@ pub async fn heartbeat(leases: Leases, held: Held, every: Duration, stop: Cancel
         let fences = held.fences();
         let sent = Instant::now();
         match bounded(every, leases.heartbeat(&fences)).await {
-            Ok(lost) => {
-                for fence in &lost {
+            Ok(renewal) => {
+                for fence in &renewal.lost {
                     tracing::warn!(
                         job_id = fence.id,
                         lease = fence.lease,
@@ -42,8 +42,7 @@ pub async fn heartbeat(leases: Leases, held: Held, every: Duration, stop: Cancel
                     );
                     held.cancel_lost(*fence);
                 }
-                let renewed: Vec<_> = fences.into_iter().filter(|f| !lost.contains(f)).collect();
-                held.renewed(&renewed, sent);
+                held.renewed(&renewal.renewed, sent);
             }
             Err(error) => tracing::warn!(%error, "heartbeat failed; retrying next beat"),
         }
@@ -91,8 +90,7 @@ const SWEEP_BATCH: u32 = 5_000;
 
 /// Deletes finished jobs past `retention`: first right after start, then
 /// every [`SWEEP_INTERVAL`]. Like the rescuer, any number of workers run
-/// this and one at a time does the work. A sweep is bounded only between
-/// batches: each batch is one short statement under `statement_timeout`.
+/// this and one at a time does the work.
 pub async fn sweep(
     pool: sqlx::PgPool,
     retention: Retention,
@@ -106,8 +104,11 @@ pub async fn sweep(
             _ = tick.tick() => {}
             _ = stop.cancelled() => return,
         }
+        // Each batch is short and under `statement_timeout`; the whole sweep
+        // is bounded too, against a connection that stopped answering.
+        let sweep = bounded(SWEEP_INTERVAL, queue::sweep(&pool, retention, SWEEP_BATCH));
         let swept = tokio::select! {
-            swept = queue::sweep(&pool, retention, SWEEP_BATCH) => swept,
+            swept = sweep => swept,
             _ = stop.cancelled() => return,
         };
         match swept {

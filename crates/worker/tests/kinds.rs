@@ -98,15 +98,7 @@ async fn worker_kinds_naming_a_kind_without_a_handler_is_bad_config() {
 #[tokio::test]
 async fn a_worker_claims_nothing_until_the_database_has_its_migrations() {
     let db = TestDb::new().await;
-    let newest: i64 = sqlx::query_scalar("select max(version) from _sqlx_migrations")
-        .fetch_one(&db.pool)
-        .await
-        .unwrap();
-    sqlx::query("delete from _sqlx_migrations where version = $1")
-        .bind(newest)
-        .execute(&db.pool)
-        .await
-        .unwrap();
+    let newest = db.unapply_newest_migration().await;
     let mut tx = db.pool.begin().await.unwrap();
     queue::enqueue(&mut tx, &NewJob::new("noop", json!({})))
         .await

@@ -17,8 +17,6 @@ pub async fn run(
     extra_args: &[String],
     signals: &mut Signals,
 ) -> anyhow::Result<u8> {
-    // Release N first: it shares the target dir, so the current build must
-    // come after it to be the one in `target/debug`.
     let release_n = match upgrade_from {
         Some(rev) => Some(crate::upgrade::release_binaries(rev, signals).await?),
         None => None,

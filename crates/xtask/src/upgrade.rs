@@ -2,10 +2,12 @@
 //! commit, built as a user's previous release would have been.
 //!
 //! The source comes out of git (`git archive`), so no worktree or branch is
-//! left behind. It builds into this workspace's target dir: the registry
-//! crates are the same units as the current build's and are not compiled
-//! again; only the workspace's own crates are, under the other source path.
-//! Its binaries are copied to `target/upgrade-from/<commit>/`, and a commit
+//! left behind. It builds into a target dir of its own,
+//! `target/upgrade-from/target`, kept between runs: Cargo names the
+//! workspace's own crates alike whatever their source path, so in the
+//! current build's target dir the two releases would overwrite each other's
+//! `queue`, `service`… and one could end up linked against the other's. Its
+//! binaries are copied to `target/upgrade-from/<commit>/`, and a commit
 //! already built there is not built again.
 
 use std::path::PathBuf;
@@ -38,20 +40,18 @@ pub async fn release_binaries(
     std::fs::create_dir_all(&source)?;
     extract(&commit, &source)?;
 
+    let target = workspace::target_dir().join("upgrade-from").join("target");
     let mut build = workspace::cargo();
     build
         .current_dir(&source)
-        .env("CARGO_TARGET_DIR", workspace::target_dir())
+        .env("CARGO_TARGET_DIR", &target)
         .args(["build", "--bin", "api", "--bin", "worker"]);
     let code = run_forwarding("build N", &mut build, signals).await?;
     if code != 0 {
         bail!("release N ({commit}) did not build");
     }
-    let built = workspace::target_dir().join("debug");
-    std::fs::copy(built.join("api"), &api)?;
-    std::fs::copy(built.join("worker"), &worker)?;
-    // The shared target dir's `debug/api` and `debug/worker` are release
-    // N's now; the caller builds the current ones again, which puts them back.
+    std::fs::copy(target.join("debug/api"), &api)?;
+    std::fs::copy(target.join("debug/worker"), &worker)?;
     std::fs::remove_dir_all(&source)?;
     Ok((api, worker))
 }
