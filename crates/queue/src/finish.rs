@@ -31,9 +31,13 @@ pub async fn complete<'c>(
 /// For handlers with no transactional effect, where one round trip per job
 /// would cap throughput.
 ///
-/// The fences go in sorted by id, so two batches that share rows lock them
-/// in the same order; the heartbeat never waits for a lock at all (see
-/// [`crate::Leases::heartbeat`]), so it cannot deadlock with a batch.
+/// The rows are locked in id order (`order by id for update`), so two
+/// batches that share rows lock them alike; an update straight from
+/// `unnest` locks them in whatever order its plan meets them, and two
+/// batches over the same jobs deadlocked that way. The heartbeat never
+/// waits for a lock at all (see [`crate::Leases::heartbeat`]). The locked
+/// ids come back as an array, found again through the primary key, which
+/// keeps the cached plan cheap (see [`crate::Leases::claim`]).
 pub async fn complete_many<'c>(
     executor: impl PgExecutor<'c>,
     fences: &[Fence],
@@ -44,9 +48,15 @@ pub async fn complete_many<'c>(
     let (ids, leases) = crate::lease::columns(fences);
     let completed: Vec<(JobId, i64)> = sqlx::query_as(
         "update jobs set state = 'completed', finished_at = now(), locked_by = null, lease_expires_at = null
-         from unnest($1::bigint[], $2::bigint[]) as fence(id, lease)
-         where jobs.id = fence.id and jobs.lease = fence.lease and jobs.state = 'running'
-         returning jobs.id, jobs.lease",
+         where id = any(array(
+             select jobs.id from jobs
+             join unnest($1::bigint[], $2::bigint[]) as fence(id, lease)
+               on jobs.id = fence.id and jobs.lease = fence.lease
+             where jobs.state = 'running'
+             order by jobs.id
+             for update of jobs
+         ))
+         returning id, lease",
     )
     .bind(&ids)
     .bind(&leases)

@@ -69,25 +69,30 @@ impl Leases {
     /// The claim index orders by priority and run time; the kind is a filter
     /// on it, so jobs of unknown kinds at the head of the queue are stepped
     /// over (a rollout's worth of them), never taken.
+    ///
+    /// The chosen ids come back as an array that the update finds through
+    /// the primary key, a plan that stays right when it is cached (see
+    /// [`crate::SESSION_SETTINGS`]). Joined to the update instead
+    /// (`update … from next`), the cached plan was a hash join over a scan
+    /// of the whole table.
     pub async fn claim(&self, free_slots: u32) -> Result<Vec<ClaimedJob>, sqlx::Error> {
         if free_slots == 0 {
             return Ok(Vec::new());
         }
         sqlx::query_as(
-            "with next as (
+            "update jobs set state = 'running',
+                             attempt = attempt + 1,
+                             lease = lease + 1,
+                             locked_by = $2,
+                             lease_expires_at = now() + make_interval(secs => $3)
+             where id = any(array(
                  select id from jobs
                  where state = 'available' and run_at <= now() and kind = any($4)
                  order by priority, run_at, id
                  limit $1
                  for update skip locked
-             )
-             update jobs set state = 'running',
-                             attempt = jobs.attempt + 1,
-                             lease = jobs.lease + 1,
-                             locked_by = $2,
-                             lease_expires_at = now() + make_interval(secs => $3)
-             from next where jobs.id = next.id
-             returning jobs.id, jobs.lease, jobs.kind, jobs.payload, jobs.attempt, jobs.max_attempts, jobs.trace_context",
+             ))
+             returning id, lease, kind, payload, attempt, max_attempts, trace_context",
         )
         .bind(i64::from(free_slots))
         .bind(&self.worker_id)
@@ -114,16 +119,15 @@ impl Leases {
         }
         let (ids, leases) = columns(held);
         let renewed: HashSet<Fence> = sqlx::query_as::<_, (JobId, i64)>(
-            "with held as (
+            "update jobs set lease_expires_at = now() + make_interval(secs => $3)
+             where id = any(array(
                  select jobs.id from jobs
                  join unnest($1::bigint[], $2::bigint[]) as fence(id, lease)
                    on jobs.id = fence.id and jobs.lease = fence.lease
                  where jobs.state = 'running'
                  for update of jobs skip locked
-             )
-             update jobs set lease_expires_at = now() + make_interval(secs => $3)
-             from held where jobs.id = held.id
-             returning jobs.id, jobs.lease",
+             ))
+             returning id, lease",
         )
         .bind(&ids)
         .bind(&leases)
@@ -173,21 +177,19 @@ impl Leases {
     /// is not abandoned, and waiting could deadlock with a heartbeat.
     pub async fn rescue(&self) -> Result<Rescued, sqlx::Error> {
         let states: Vec<String> = sqlx::query_scalar(
-            "with rescuer as (select pg_try_advisory_xact_lock($1) as is_only_one),
-             expired as (
-                 select jobs.id from jobs, rescuer
-                 where rescuer.is_only_one and jobs.state = 'running' and jobs.lease_expires_at < now()
-                 order by jobs.id
-                 for update of jobs skip locked
-             )
+            "with rescuer as (select pg_try_advisory_xact_lock($1) as is_only_one)
              update jobs set state = case when attempt >= max_attempts then 'discarded' else 'available' end,
                              finished_at = case when attempt >= max_attempts then now() end,
                              last_error = 'lease expired (held by ' || coalesce(locked_by, '?') || ')',
                              locked_by = null,
                              lease_expires_at = null
-             from expired
-             where jobs.id = expired.id
-             returning jobs.state",
+             where id = any(array(
+                 select jobs.id from jobs, rescuer
+                 where rescuer.is_only_one and jobs.state = 'running' and jobs.lease_expires_at < now()
+                 order by jobs.id
+                 for update of jobs skip locked
+             ))
+             returning state",
         )
         .bind(RESCUE_LOCK_KEY)
         .fetch_all(&self.pool)
@@ -208,11 +210,7 @@ impl Leases {
     }
 }
 
-/// Fences as the two arrays `unnest` turns back into rows, in id order: a
-/// statement that updates rows from them locks the rows in that order, so
-/// two such statements over shared rows lock them alike and cannot deadlock.
+/// Fences as the two arrays `unnest` turns back into rows.
 pub(crate) fn columns(fences: &[Fence]) -> (Vec<JobId>, Vec<i64>) {
-    let mut sorted = fences.to_vec();
-    sorted.sort_unstable();
-    sorted.iter().map(|fence| (fence.id, fence.lease)).unzip()
+    fences.iter().map(|fence| (fence.id, fence.lease)).unzip()
 }

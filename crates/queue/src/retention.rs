@@ -46,16 +46,18 @@ macro_rules! sweep_batch {
     ($state:literal) => {
         concat!(
             "with sweeper as (select pg_try_advisory_xact_lock($1) as is_only_one),
-             old as (
-                 select jobs.id from jobs, sweeper
-                 where sweeper.is_only_one and jobs.state = '",
+             gone as (
+                 delete from jobs where id = any(array(
+                     select jobs.id from jobs, sweeper
+                     where sweeper.is_only_one and jobs.state = '",
             $state,
             "' and jobs.finished_at < now() - make_interval(secs => $2)
-                 order by jobs.finished_at
-                 limit $3
-                 for update of jobs skip locked
-             ),
-             gone as (delete from jobs using old where jobs.id = old.id returning 1)
+                     order by jobs.finished_at
+                     limit $3
+                     for update of jobs skip locked
+                 ))
+                 returning 1
+             )
              select (select is_only_one from sweeper), (select count(*) from gone)"
         )
     };

@@ -21,13 +21,25 @@ pub const READINESS_TIMEOUT: Duration = Duration::from_millis(500);
 /// is an open pull request), so a server that vanishes is noticed by the
 /// client-side bound on each call instead ([`bounded`]).
 pub async fn connect(args: &DatabaseArgs) -> Result<PgPool, sqlx::Error> {
+    connect_with(args, &[]).await
+}
+
+/// [`connect`], with more session settings for every connection.
+pub async fn connect_with(
+    args: &DatabaseArgs,
+    settings: &[(&str, &str)],
+) -> Result<PgPool, sqlx::Error> {
     let statement_timeout = format!("{}ms", args.database_statement_timeout.as_millis());
-    let options = args.database_url.clone().options([
-        ("statement_timeout", statement_timeout.as_str()),
-        ("tcp_keepalives_idle", "10"),
-        ("tcp_keepalives_interval", "5"),
-        ("tcp_keepalives_count", "3"),
-    ]);
+    let options = args
+        .database_url
+        .clone()
+        .options([
+            ("statement_timeout", statement_timeout.as_str()),
+            ("tcp_keepalives_idle", "10"),
+            ("tcp_keepalives_interval", "5"),
+            ("tcp_keepalives_count", "3"),
+        ])
+        .options(settings.iter().copied());
     PgPoolOptions::new()
         .max_connections(args.database_max_connections)
         .acquire_timeout(args.database_acquire_timeout)

@@ -51,7 +51,7 @@ async fn main() -> ExitCode {
     let telemetry = args.log.init_or_exit(&mut shutdown);
     let handle = shutdown.handle();
 
-    let pool = match service::db::connect(&args.database).await {
+    let pool = match service::db::connect_with(&args.database, queue::SESSION_SETTINGS).await {
         Ok(pool) => pool,
         Err(error) => return service::exit::dependency_unavailable("DATABASE_URL", error),
     };
