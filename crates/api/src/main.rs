@@ -43,9 +43,15 @@ async fn main() -> ExitCode {
     let telemetry = args.log.init_or_exit(&mut shutdown);
     let handle = shutdown.handle();
 
-    let pool = match service::db::connect(&args.database).await {
+    // The migrate Job builds indexes `concurrently`, which on a big table
+    // takes longer than any statement timeout a serving pool should have.
+    let settings: &[(&str, &str)] = match args.command {
+        Some(Command::Migrate) => &[("statement_timeout", "0")],
+        None => &[],
+    };
+    let pool = match service::db::connect_with(&args.database, settings).await {
         Ok(pool) => pool,
-        Err(error) => return service::exit::dependency_unavailable("DATABASE_URL", error),
+        Err(error) => return service::exit::database_at_start(error),
     };
     if let Some(Command::Migrate) = args.command {
         return migrate(&pool).await;
@@ -73,7 +79,7 @@ async fn main() -> ExitCode {
     let stop_intake = handle.phase_started(Phase::StopIntake);
     let (events, events_listener) = match OrderEvents::listen(&pool, stop_intake.clone()).await {
         Ok(listening) => listening,
-        Err(error) => return service::exit::dependency_unavailable("DATABASE_URL", error),
+        Err(error) => return service::exit::database_at_start(error),
     };
     let state = AppState::new(Shared {
         pool: pool.clone(),

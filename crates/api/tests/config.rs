@@ -3,7 +3,7 @@
 mod common;
 
 use sqlx::postgres::PgConnectOptions;
-use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Executor, PgConnection};
 
 use common::API;
 
@@ -69,6 +69,26 @@ async fn a_database_that_is_down_at_start_exits_69_naming_database_url() {
         assert!(stdout.contains("DATABASE_URL"), "{binary}: {stdout}");
         assert!(!stdout.contains(" ready"), "{binary} served: {stdout}");
     }
+}
+
+/// A server that answers but refuses the settings is bad config, not an
+/// outage: one line naming DATABASE_URL, exit 2.
+#[tokio::test]
+async fn a_database_that_does_not_exist_is_bad_config() {
+    let server: PgConnectOptions = std::env::var("DATABASE_URL").unwrap().parse().unwrap();
+    let missing = server.database("no_such_database_here").to_url_lossy();
+    let output = tokio::process::Command::new(API)
+        .env_clear()
+        .env("DATABASE_URL", missing.as_str())
+        .env("OPS_LISTEN_ADDR", testkit::ANY_PORT)
+        .env("LISTEN_ADDR", testkit::ANY_PORT)
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("DATABASE_URL"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
 }
 
 #[tokio::test]

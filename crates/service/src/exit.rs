@@ -16,10 +16,15 @@ pub const BAD_CONFIG: i32 = 2;
 /// restart (Kubernetes' back-off) may well succeed.
 pub const DEPENDENCY_UNAVAILABLE: u8 = 69;
 
-/// Logs why a dependency could not be reached at start, naming the setting
-/// that points at it, and returns exit code 69.
-pub fn dependency_unavailable(setting: &str, error: impl Display) -> ExitCode {
-    tracing::error!(%error, "cannot reach what {setting} names; exiting {DEPENDENCY_UNAVAILABLE}");
+/// The database failed at start. Out of reach or going away (see
+/// [`crate::db::is_unavailable`]): logged, exit 69, a restart may succeed.
+/// Anything else, such as a wrong password or a database that does not
+/// exist, is the settings' fault: one line naming `DATABASE_URL`, exit 2.
+pub fn database_at_start(error: sqlx::Error) -> ExitCode {
+    if !crate::db::is_unavailable(&error) {
+        bad_config(format!("DATABASE_URL: {error}"));
+    }
+    tracing::error!(%error, "cannot reach what DATABASE_URL names; exiting {DEPENDENCY_UNAVAILABLE}");
     ExitCode::from(DEPENDENCY_UNAVAILABLE)
 }
 

@@ -42,7 +42,10 @@ pub struct Args {
     pub queue_lease: Duration,
 
     /// How often every lease this process holds is renewed, in one statement.
-    /// At most a third of QUEUE_LEASE, so two missed beats never lose a job.
+    /// At most a third of QUEUE_LEASE. A job whose lease has gone unrenewed
+    /// for QUEUE_LEASE − 2 × QUEUE_HEARTBEAT is cancelled, before another
+    /// worker could rescue it: at a third, that is after one failed beat; at
+    /// the defaults (30s, 5s), after 20 s without a renewal.
     #[arg(long, env = "QUEUE_HEARTBEAT", value_name = "QUEUE_HEARTBEAT", default_value = "5s", value_parser = humantime::parse_duration)]
     pub queue_heartbeat: Duration,
 

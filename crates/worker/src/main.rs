@@ -53,7 +53,7 @@ async fn main() -> ExitCode {
 
     let pool = match service::db::connect_with(&args.database, queue::SESSION_SETTINGS).await {
         Ok(pool) => pool,
-        Err(error) => return service::exit::dependency_unavailable("DATABASE_URL", error),
+        Err(error) => return service::exit::database_at_start(error),
     };
     if let Some(Command::EnqueueNoop { count }) = args.command {
         return enqueue_noop(&pool, count).await;

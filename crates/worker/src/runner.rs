@@ -80,7 +80,7 @@ impl Runner {
             }
         }
         if let Some(mut listener) = listener
-            && let Err(error) = listener.unlisten_all().await
+            && let Err(error) = bounded(self.call_bound, listener.unlisten_all()).await
         {
             tracing::debug!(%error, "unlisten failed; the connection closes anyway");
         }
@@ -119,14 +119,18 @@ impl Runner {
 
     /// LISTEN is only a hint; without it the worker still polls.
     async fn listen(&self) -> Option<PgListener> {
-        let mut listener = match PgListener::connect_with(self.leases.pool()).await {
+        let connected = bounded(
+            self.call_bound,
+            PgListener::connect_with(self.leases.pool()),
+        );
+        let mut listener = match connected.await {
             Ok(listener) => listener,
             Err(error) => {
                 tracing::warn!(%error, "cannot LISTEN; polling only");
                 return None;
             }
         };
-        match listener.listen(queue::CHANNEL).await {
+        match bounded(self.call_bound, listener.listen(queue::CHANNEL)).await {
             Ok(()) => Some(listener),
             Err(error) => {
                 tracing::warn!(%error, "cannot LISTEN; polling only");
