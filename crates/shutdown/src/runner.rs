@@ -42,11 +42,13 @@ impl PhasePlan {
 pub(crate) async fn run_delay(plan: &PhasePlan, until: Instant) -> PhaseReport {
     plan.shared.mark_phase(Phase::Delay);
     let start = Instant::now();
-    let budget_ms = millis_ceil(until.saturating_duration_since(start));
+    // Its budget is SHUTDOWN_DRAIN_DELAY, counted from the signal; the phase
+    // itself starts a moment after the signal, so it lasts a little less.
+    let budget_ms = millis_ceil(until.saturating_duration_since(plan.started_at));
     let (outcome, elapsed_ms) = tokio::select! {
         // The delay lasts until its deadline by definition; the timer's
         // wake-up comes a moment later, and that moment is not the delay's.
-        _ = sleep_until(until) => (Outcome::Done, budget_ms),
+        _ = sleep_until(until) => (Outcome::Done, millis_ceil(until.saturating_duration_since(start))),
         _ = plan.shared.hurry.cancelled() => (Outcome::Skipped, millis(start.elapsed())),
     };
     PhaseReport {
