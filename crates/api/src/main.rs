@@ -13,34 +13,26 @@
 //! 7. close the pool, bounded, once nothing uses it (close). The ops server
 //!    answers probes and scrapes until then.
 
-mod config;
-mod db;
-mod error;
-mod extract;
-mod http;
-mod metrics;
-mod model;
-mod routes;
-
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use api::config::{Args, Command};
+use api::db::OrderEvents;
+use api::http::Server;
+use api::metrics::HttpMetrics;
+use api::{AppState, Limits, RequestTracker, Shared};
+use service::hooks;
 use service::ops::{self, OpsState};
 use shutdown::Phase;
 use tokio::net::TcpListener;
-
-use crate::config::{Args, Command};
-use crate::db::OrderEvents;
-use crate::http::{Limits, RequestTracker, Server};
-use crate::metrics::HttpMetrics;
-use crate::routes::{AppState, Shared};
 
 #[tokio::main]
 async fn main() -> ExitCode {
     // --- Start-up: configuration first, so bad config serves nothing. ---
     let args: Args = service::parse_args_or_exit();
     let mut shutdown = args.shutdown.build_or_exit();
-    let telemetry = args.log.init_or_exit(&mut shutdown);
+    let telemetry = args.log.init_or_exit();
+    service::shutdown_metrics::record(&mut shutdown);
     let handle = shutdown.handle();
 
     // The migrate Job builds indexes `concurrently`, which on a big table
@@ -64,13 +56,20 @@ async fn main() -> ExitCode {
         }
     };
     let requests = RequestTracker::new(handle.clone(), HttpMetrics::new());
+    let otel = telemetry.otel.clone();
     let ops_state = OpsState {
         readiness: handle.readiness().clone(),
         pool: Some(pool.clone()),
-        metrics: Arc::new(move || telemetry.otel.prometheus_text()),
+        metrics: Arc::new(move || otel.prometheus_text()),
     };
-    let ops_addr = match ops::serve(args.ops_listen_addr, ops_state, &mut shutdown).await {
-        Ok(addr) => addr,
+    let ops = match ops::serve(
+        args.ops_listen_addr,
+        ops_state,
+        handle.phase_started(Phase::Close),
+    )
+    .await
+    {
+        Ok(ops) => ops,
         Err(error) => {
             service::exit::bad_config(format!("OPS_LISTEN_ADDR {}: {error}", args.ops_listen_addr))
         }
@@ -85,42 +84,38 @@ async fn main() -> ExitCode {
         pool: pool.clone(),
         events,
         stop_intake,
-        openapi: routes::openapi::document().into(),
+        requests: requests.clone(),
+        test_routes: args.api_test_routes,
     });
     let limits = Limits {
         request_timeout: args.api_request_timeout,
         body_limit: args.body_limit(),
         concurrency: args.concurrency_limit(),
     };
-    let app = http::layers::apply(
-        routes::router(state, args.api_test_routes),
-        limits,
-        requests.clone(),
-    );
+    let app = api::app(state, limits);
     let listen_addr = listener.local_addr().unwrap_or(args.listen_addr);
     let server = Server::spawn(listener, app, &handle, requests);
     handle.readiness().mark_started();
-    tracing::info!(%listen_addr, %ops_addr, "api ready");
+    tracing::info!(%listen_addr, ops_addr = %ops.addr, "api ready");
 
     // --- Shutdown, in phase order. Announce and delay are the server's own
     // reaction to the phase tokens (see `http::server`). ---
+    shutdown.on_reload("log filter", hooks::reload_logs(&telemetry));
     let Server {
         accept_loop,
         connections,
         force,
         requests,
     } = server;
-    shutdown.on(Phase::StopIntake, "http listener", move |_ctx| async move {
-        accept_loop.await?;
-        Ok(())
-    });
+    shutdown.on(
+        Phase::StopIntake,
+        "http listener",
+        hooks::task_ended(accept_loop),
+    );
     shutdown.on(
         Phase::StopIntake,
         "order events listener",
-        move |_ctx| async move {
-            events_listener.await?;
-            Ok(())
-        },
+        hooks::task_ended(events_listener),
     );
     let draining = connections.clone();
     shutdown.on_counted(
@@ -147,8 +142,12 @@ async fn main() -> ExitCode {
             Ok(())
         },
     );
-    // The telemetry flush (registered by `init_or_exit`) runs here, in the
-    // flush phase: after the last request, before the pool closes.
+    shutdown.on(
+        Phase::Flush,
+        "telemetry",
+        hooks::flush_telemetry(&telemetry),
+    );
+    shutdown.on(Phase::Close, "ops server", move |_ctx| ops.stopped());
     shutdown.on(Phase::Close, "database pool", move |_ctx| {
         service::db::close(pool)
     });

@@ -11,10 +11,17 @@
 
 use std::time::{Duration, Instant};
 
-use queue::{Leases, NewJob};
-use serde_json::json;
+use queue::{Claimer, Job, NewJob};
 use sqlx::PgPool;
 use testkit::TestDb;
+
+/// Nothing to do: the benchmark measures the queue's statements.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Noop {}
+
+impl Job for Noop {
+    const KIND: &'static str = "noop";
+}
 
 const OLD_STATS: &str = "select state, count(*),
         extract(epoch from now() - min(run_at) filter (where run_at <= now()))::float8
@@ -46,14 +53,14 @@ async fn measure(pool: &PgPool, samples: usize) -> [Duration; 3] {
         queue::stats(pool).await.unwrap();
     })
     .await;
-    let leases = Leases::new(pool.clone(), "bench", Duration::from_secs(30), ["noop"]);
+    let claimer = Claimer::new(pool.clone(), "bench", Duration::from_secs(30), [Noop::KIND]);
     let claim = median_of(samples, || async {
-        let jobs: Vec<NewJob> = (0..100).map(|_| NewJob::new("noop", json!({}))).collect();
+        let jobs: Vec<NewJob> = (0..100).map(|_| NewJob::new(&Noop {})).collect();
         let mut conn = pool.acquire().await.unwrap();
         queue::enqueue_many(&mut conn, &jobs).await.unwrap();
         drop(conn);
-        let claimed = leases.claim(100).await.unwrap();
-        let fences: Vec<_> = claimed.iter().map(|job| job.fence()).collect();
+        let claimed = claimer.claim(100).await.unwrap();
+        let fences: Vec<_> = claimed.iter().map(|job| job.fence).collect();
         queue::complete_many(pool, &fences).await.unwrap();
     })
     .await;
@@ -68,7 +75,7 @@ async fn main() {
     let finished = args.next().unwrap_or(1_000_000);
     let samples = usize::try_from(args.next().unwrap_or(21)).unwrap();
     let db = TestDb::new().await;
-    let backlog: Vec<NewJob> = (0..1000).map(|_| NewJob::new("noop", json!({}))).collect();
+    let backlog: Vec<NewJob> = (0..1000).map(|_| NewJob::new(&Noop {})).collect();
     let mut conn = db.pool.acquire().await.unwrap();
     queue::enqueue_many(&mut conn, &backlog).await.unwrap();
     drop(conn);

@@ -15,8 +15,10 @@ pub async fn enqueue(conn: &mut PgConnection, job: &NewJob) -> Result<Option<Job
     Ok(ids.into_iter().next())
 }
 
-/// Enqueues many jobs in one statement. Returns the ids of the jobs inserted;
-/// those whose `unique_key` was taken are skipped.
+/// Enqueues many jobs, of any kinds, in one statement. Returns the ids of
+/// the jobs inserted; those whose `unique_key` was taken are skipped. A
+/// payload that failed to serialize fails the whole call, as
+/// [`sqlx::Error::Encode`], before anything is written.
 pub async fn enqueue_many(
     conn: &mut PgConnection,
     jobs: &[NewJob],
@@ -24,6 +26,15 @@ pub async fn enqueue_many(
     if jobs.is_empty() {
         return Ok(Vec::new());
     }
+    let payloads = jobs
+        .iter()
+        .map(|job| match &job.payload {
+            Ok(payload) => Ok(payload.clone()),
+            Err(error) => Err(sqlx::Error::Encode(
+                format!("the payload of a `{}` job: {error}", job.kind).into(),
+            )),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let ids: Vec<JobId> = sqlx::query_scalar(
         "insert into jobs (kind, payload, priority, max_attempts, run_at, unique_key, trace_context)
          select kind, payload, priority, max_attempts, coalesce(run_at, now()), unique_key, trace_context
@@ -32,8 +43,8 @@ pub async fn enqueue_many(
          on conflict (unique_key) where unique_key is not null do nothing
          returning id",
     )
-    .bind(column(jobs, |j| j.kind.clone()))
-    .bind(column(jobs, |j| j.payload.clone()))
+    .bind(column(jobs, |j| j.kind))
+    .bind(payloads)
     .bind(column(jobs, |j| j.priority))
     .bind(column(jobs, |j| j.max_attempts))
     .bind(column(jobs, |j| j.run_at))

@@ -6,30 +6,60 @@ use std::time::Duration;
 
 use sqlx::PgExecutor;
 
-use crate::job::{Fence, JobId};
+use sqlx::{PgConnection, Postgres, Transaction};
 
-/// Marks a job completed. Pass the transaction that wrote the job's effect
-/// (`&mut *tx`) to make the effect and the completion one commit: if this
-/// returns `false`, roll back, and the effect never happened.
-pub async fn complete<'c>(
-    executor: impl PgExecutor<'c>,
+use crate::job::Fence;
+
+/// Proof that one attempt completed its job: the fenced completion, and the
+/// transaction that wrote the attempt's effect with it, committed. Only
+/// [`complete`] makes one, so a handler cannot say "completed by me"
+/// without having done it.
+#[derive(Debug, PartialEq, Eq)]
+#[must_use = "a handler returns its proof of completion to the runner"]
+pub struct Completed {
     fence: Fence,
-) -> Result<bool, sqlx::Error> {
+}
+
+impl Completed {
+    /// The attempt that completed.
+    pub fn fence(&self) -> Fence {
+        self.fence
+    }
+}
+
+/// Marks a job completed in `tx`, the transaction that wrote the job's
+/// effect, and commits it: the effect and the completion are one commit.
+/// If the fence is stale (the lease was lost and the job maybe claimed
+/// again), the transaction rolls back, the effect never happened, and the
+/// answer is `None`.
+pub async fn complete(
+    mut tx: Transaction<'_, Postgres>,
+    fence: Fence,
+) -> Result<Option<Completed>, sqlx::Error> {
+    if !mark_completed(&mut tx, fence).await? {
+        tx.rollback().await?;
+        return Ok(None);
+    }
+    tx.commit().await?;
+    Ok(Some(Completed { fence }))
+}
+
+async fn mark_completed(conn: &mut PgConnection, fence: Fence) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
         "update jobs set state = 'completed', finished_at = now(), locked_by = null, lease_expires_at = null
          where id = $1 and lease = $2 and state = 'running'",
     )
-    .bind(fence.id)
-    .bind(fence.lease)
-    .execute(executor)
+    .bind(fence.id.0)
+    .bind(fence.claim)
+    .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
 }
 
 /// Completes many jobs in one statement; returns the fences actually
-/// completed.
-/// For handlers with no transactional effect, where one round trip per job
-/// would cap throughput.
+/// completed. For jobs with no transactional effect, where one round trip
+/// per job would cap throughput: the worker's runner batches the jobs whose
+/// handlers acknowledged them.
 ///
 /// The rows are locked in id order (`order by id for update`), so two
 /// batches that share rows lock them alike; an update straight from
@@ -45,8 +75,8 @@ pub async fn complete_many<'c>(
     if fences.is_empty() {
         return Ok(Vec::new());
     }
-    let (ids, leases) = crate::lease::columns(fences);
-    let completed: Vec<(JobId, i64)> = sqlx::query_as(
+    let (ids, claims) = crate::claimer::columns(fences);
+    sqlx::query_as(
         "update jobs set state = 'completed', finished_at = now(), locked_by = null, lease_expires_at = null
          where id = any(array(
              select jobs.id from jobs
@@ -59,13 +89,9 @@ pub async fn complete_many<'c>(
          returning id, lease",
     )
     .bind(&ids)
-    .bind(&leases)
+    .bind(&claims)
     .fetch_all(executor)
-    .await?;
-    Ok(completed
-        .into_iter()
-        .map(|(id, lease)| Fence { id, lease })
-        .collect())
+    .await
 }
 
 /// Retry delays: `delay = min(max, base · 2^(attempt − 1)) · U(0.5, 1)`.
@@ -125,8 +151,8 @@ pub async fn fail<'c>(
          where id = $1 and lease = $2 and state = 'running'
          returning state",
     )
-    .bind(fence.id)
-    .bind(fence.lease)
+    .bind(fence.id.0)
+    .bind(fence.claim)
     .bind(backoff.base.as_secs_f64())
     .bind(backoff.max.as_secs_f64())
     .bind(error)
@@ -153,8 +179,8 @@ pub async fn discard<'c>(
                          locked_by = null, lease_expires_at = null
          where id = $1 and lease = $2 and state = 'running'",
     )
-    .bind(fence.id)
-    .bind(fence.lease)
+    .bind(fence.id.0)
+    .bind(fence.claim)
     .bind(error)
     .execute(executor)
     .await?;
@@ -170,8 +196,8 @@ pub async fn release<'c>(executor: impl PgExecutor<'c>, fence: Fence) -> Result<
                          locked_by = null, lease_expires_at = null
          where id = $1 and lease = $2 and state = 'running'",
     )
-    .bind(fence.id)
-    .bind(fence.lease)
+    .bind(fence.id.0)
+    .bind(fence.claim)
     .execute(executor)
     .await?;
     Ok(done.rows_affected() == 1)

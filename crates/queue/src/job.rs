@@ -1,57 +1,103 @@
-//! The rows that go in and come out.
+//! The rows that go in and come out, and the types that name them.
 
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use time::OffsetDateTime;
 
-pub type JobId = i64;
+/// A kind of job: its name in the queue, declared once, and its payload,
+/// which is the type itself. Enqueueing takes a value of the type and a
+/// handler registers for the type, so a misspelt kind does not compile.
+///
+/// ```
+/// #[derive(serde::Serialize, serde::Deserialize)]
+/// struct SendInvoice { invoice_id: i64 }
+///
+/// impl queue::Job for SendInvoice {
+///     const KIND: &'static str = "send_invoice";
+/// }
+/// ```
+///
+/// The payload is stored as JSON and read back by whichever release's
+/// worker claims it, so change it the way you change a table: add fields
+/// with `#[serde(default)]` first, and remove them a release later.
+pub trait Job: Serialize + DeserializeOwned + Send + 'static {
+    /// The value of `jobs.kind`. Renaming it strands the jobs already
+    /// queued under the old name (docs/extending.md).
+    const KIND: &'static str;
+    /// Attempts before the job is discarded; [`NewJob::max_attempts`]
+    /// overrides it for one job.
+    const MAX_ATTEMPTS: i32 = 5;
+}
+
+/// A job's primary key. A type of its own so that it cannot be swapped
+/// with the claim counter it travels with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, sqlx::Type)]
+#[sqlx(transparent)]
+pub struct JobId(pub i64);
+
+impl std::fmt::Display for JobId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
 
 /// Which job, and which claim of it. Every statement that ends or renews an
 /// attempt presents the fence it claimed with, and changes nothing if the
 /// job has been claimed again since: a stale worker can never overwrite a
 /// newer attempt. Ordered by id first, the order every statement that locks
 /// several jobs takes their rows in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, sqlx::FromRow)]
 pub struct Fence {
     pub id: JobId,
-    /// The job's claim counter, bumped by every claim.
-    pub lease: i64,
+    /// The job's claim counter, bumped by every claim (the `lease` column:
+    /// it counts leases granted; the lease's length is a duration, set by
+    /// `QUEUE_LEASE`).
+    #[sqlx(rename = "lease")]
+    pub claim: i64,
 }
 
 impl std::fmt::Display for Fence {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "job {} lease {}", self.id, self.lease)
+        write!(f, "job {} claim {}", self.id, self.claim)
     }
 }
 
-/// A job to enqueue. Defaults: priority 0, 5 attempts, runnable now.
+/// A job to enqueue. Defaults: priority 0, [`Job::MAX_ATTEMPTS`], runnable
+/// now.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewJob {
-    pub kind: String,
-    pub payload: Value,
-    /// Lower runs first.
-    pub priority: i16,
-    pub max_attempts: i32,
-    pub run_at: Option<OffsetDateTime>,
-    /// At most one job per key: a second enqueue with the same key is a no-op.
-    pub unique_key: Option<String>,
-    /// The W3C `traceparent` of whatever enqueued the job, so the job's span
-    /// continues the request's trace.
-    pub trace_context: Option<String>,
+    pub(crate) kind: &'static str,
+    /// The payload as JSON, or why it could not be made: a payload type
+    /// whose `Serialize` fails is reported by the enqueue, before anything
+    /// is written, rather than by every call site.
+    pub(crate) payload: Result<Value, String>,
+    pub(crate) priority: i16,
+    pub(crate) max_attempts: i32,
+    pub(crate) run_at: Option<OffsetDateTime>,
+    pub(crate) unique_key: Option<String>,
+    pub(crate) trace_context: Option<String>,
 }
 
 impl NewJob {
-    pub fn new(kind: impl Into<String>, payload: Value) -> Self {
+    pub fn new<J: Job>(job: &J) -> Self {
         Self {
-            kind: kind.into(),
-            payload,
+            kind: J::KIND,
+            payload: serde_json::to_value(job).map_err(|error| error.to_string()),
             priority: 0,
-            max_attempts: 5,
+            max_attempts: J::MAX_ATTEMPTS,
             run_at: None,
             unique_key: None,
             trace_context: None,
         }
     }
 
+    pub fn kind(&self) -> &'static str {
+        self.kind
+    }
+
+    /// At most one job per key: a second enqueue with the same key is a
+    /// no-op.
     pub fn unique_key(mut self, key: impl Into<String>) -> Self {
         self.unique_key = Some(key.into());
         self
@@ -62,24 +108,34 @@ impl NewJob {
         self
     }
 
+    /// Lower runs first.
     pub fn priority(mut self, priority: i16) -> Self {
         self.priority = priority;
         self
     }
 
+    /// Not before this time.
+    pub fn run_at(mut self, at: OffsetDateTime) -> Self {
+        self.run_at = Some(at);
+        self
+    }
+
+    /// The W3C `traceparent` of whatever enqueued the job, so the job's span
+    /// continues the request's trace.
     pub fn trace_context(mut self, traceparent: Option<String>) -> Self {
         self.trace_context = traceparent;
         self
     }
 }
 
-/// A job this process holds a lease on. `(id, lease)` is the fencing pair
-/// every later statement about it must present.
+/// A job this process holds a lease on. Its [`Fence`] is what every later
+/// statement about it must present.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct ClaimedJob {
-    pub id: JobId,
-    pub lease: i64,
+    #[sqlx(flatten)]
+    pub fence: Fence,
     pub kind: String,
+    /// Decoded by the handler registered for `kind` (see [`Job`]).
     pub payload: Value,
     /// 1 on the first run.
     pub attempt: i32,
@@ -88,10 +144,9 @@ pub struct ClaimedJob {
 }
 
 impl ClaimedJob {
-    pub fn fence(&self) -> Fence {
-        Fence {
-            id: self.id,
-            lease: self.lease,
-        }
+    /// The payload as `J`. An error here is for good: no retry changes the
+    /// payload, so the job should be discarded, not failed.
+    pub fn decode<J: Job>(&self) -> Result<J, serde_json::Error> {
+        J::deserialize(&self.payload)
     }
 }

@@ -15,7 +15,10 @@
 //! Delivery is at-least-once, like every system above. Exactly-once *effects*
 //! come from doing the job's write in the same transaction as its fenced
 //! [`complete`]: if the lease was lost, the completion fails and the write
-//! rolls back with it.
+//! rolls back with it. Only that completion hands out a [`Completed`], so
+//! "completed by me" cannot be claimed without it.
+//!
+//! Jobs are typed: a [`Job`] names its kind once and is its own payload.
 
 /// Session settings for the connections a worker runs the queue on.
 ///
@@ -27,16 +30,18 @@
 /// the queue runs faster than before the filter (docs/benchmarks.md).
 pub const SESSION_SETTINGS: &[(&str, &str)] = &[("plan_cache_mode", "force_generic_plan")];
 
+mod claimer;
 mod enqueue;
 mod finish;
 mod job;
-mod lease;
 mod retention;
 mod stats;
 
+pub use claimer::{Claimer, Renewal, Rescued};
 pub use enqueue::{CHANNEL, enqueue, enqueue_many};
-pub use finish::{Backoff, FailOutcome, complete, complete_many, discard, fail, release};
-pub use job::{ClaimedJob, Fence, JobId, NewJob};
-pub use lease::{Leases, Renewal, Rescued};
+pub use finish::{
+    Backoff, Completed, FailOutcome, complete, complete_many, discard, fail, release,
+};
+pub use job::{ClaimedJob, Fence, Job, JobId, NewJob};
 pub use retention::{Retention, Swept, sweep};
 pub use stats::{QueueStats, stats};

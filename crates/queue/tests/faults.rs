@@ -4,15 +4,25 @@
 
 use std::time::Duration;
 
-use queue::{Backoff, ClaimedJob, FailOutcome, Fence, Leases, NewJob, Retention, Swept};
-use serde_json::json;
+use queue::{Backoff, Claimer, FailOutcome, Fence, Job, NewJob, Retention, Swept};
 use sqlx::PgPool;
 use testkit::TestDb;
 
 const LEASE: Duration = Duration::from_secs(30);
 
+/// The tests' job kind: a number to tell jobs apart.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct K {
+    #[serde(default)]
+    n: i64,
+}
+
+impl Job for K {
+    const KIND: &'static str = "k";
+}
+
 async fn enqueue_many(pool: &PgPool, count: usize) {
-    let jobs: Vec<NewJob> = (0..count).map(|_| NewJob::new("k", json!({}))).collect();
+    let jobs: Vec<NewJob> = (0..count).map(|_| NewJob::new(&K::default())).collect();
     let mut conn = pool.acquire().await.unwrap();
     queue::enqueue_many(&mut conn, &jobs).await.unwrap();
 }
@@ -44,15 +54,15 @@ async fn count_state(pool: &PgPool, state: &str) -> i64 {
 #[tokio::test]
 async fn heartbeat_and_batched_completion_over_shared_jobs_in_opposite_orders_never_deadlock() {
     let db = TestDb::new().await;
-    let leases = Leases::new(db.pool.clone(), "w", LEASE, ["k"]);
+    let claimer = Claimer::new(db.pool.clone(), "w", LEASE, [K::KIND]);
     for round in 0..40 {
         enqueue_many(&db.pool, 300).await;
-        let mut fences: Vec<Fence> = leases
+        let mut fences: Vec<Fence> = claimer
             .claim(300)
             .await
             .unwrap()
             .iter()
-            .map(ClaimedJob::fence)
+            .map(|job| job.fence)
             .collect();
         assert_eq!(fences.len(), 300);
         fences.sort();
@@ -62,9 +72,9 @@ async fn heartbeat_and_batched_completion_over_shared_jobs_in_opposite_orders_ne
         // Two renewals and two completions, each pair in opposite orders,
         // all at once over the same rows.
         let (renew_down, complete_up, renew_up, complete_down) = tokio::join!(
-            leases.heartbeat(&descending),
+            claimer.heartbeat(&descending),
             queue::complete_many(&db.pool, &ascending),
-            leases.heartbeat(&ascending),
+            claimer.heartbeat(&ascending),
             queue::complete_many(&db.pool, &descending),
         );
         for (what, result) in [
@@ -84,7 +94,7 @@ async fn heartbeat_and_batched_completion_over_shared_jobs_in_opposite_orders_ne
 #[tokio::test]
 async fn the_backoff_stays_within_its_cap_however_many_attempts_came_before() {
     let db = TestDb::new().await;
-    let leases = Leases::new(db.pool.clone(), "w", LEASE, ["k"]);
+    let claimer = Claimer::new(db.pool.clone(), "w", LEASE, [K::KIND]);
     let backoff = Backoff {
         base: Duration::from_secs(1),
         max: Duration::from_secs(60),
@@ -101,9 +111,9 @@ async fn the_backoff_stays_within_its_cap_however_many_attempts_came_before() {
             .execute(&db.pool)
             .await
             .unwrap();
-        let job = leases.claim(1).await.unwrap().remove(0);
+        let job = claimer.claim(1).await.unwrap().remove(0);
         assert_eq!(job.attempt, attempt_before + 1);
-        let outcome = queue::fail(&db.pool, job.fence(), "boom", backoff).await;
+        let outcome = queue::fail(&db.pool, job.fence, "boom", backoff).await;
         assert_eq!(
             outcome.unwrap_or_else(|e| panic!("attempt {}: {e}", job.attempt)),
             FailOutcome::Retrying
@@ -125,15 +135,15 @@ async fn the_backoff_stays_within_its_cap_however_many_attempts_came_before() {
 async fn discard_ends_a_job_at_once_keeping_its_error_and_only_for_its_own_lease() {
     let db = TestDb::new().await;
     enqueue_many(&db.pool, 1).await;
-    let leases = Leases::new(db.pool.clone(), "w", LEASE, ["k"]);
-    let job = leases.claim(1).await.unwrap().remove(0);
+    let claimer = Claimer::new(db.pool.clone(), "w", LEASE, [K::KIND]);
+    let job = claimer.claim(1).await.unwrap().remove(0);
     let stale = Fence {
-        id: job.id,
-        lease: job.lease - 1,
+        id: job.fence.id,
+        claim: job.fence.claim - 1,
     };
     assert!(!queue::discard(&db.pool, stale, "stale").await.unwrap());
     assert!(
-        queue::discard(&db.pool, job.fence(), "payload: missing field `order_id`")
+        queue::discard(&db.pool, job.fence, "payload: missing field `order_id`")
             .await
             .unwrap()
     );

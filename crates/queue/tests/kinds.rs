@@ -3,25 +3,42 @@
 
 use std::time::Duration;
 
-use queue::{Leases, NewJob};
-use serde_json::json;
+use queue::{Claimer, Job, NewJob};
 use testkit::TestDb;
 
 const LEASE: Duration = Duration::from_secs(30);
+
+/// A kind both releases know.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Old {}
+
+impl Job for Old {
+    const KIND: &'static str = "old";
+}
+
+/// A kind only the newer release knows.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct New {}
+
+impl Job for New {
+    const KIND: &'static str = "new";
+}
 
 #[tokio::test]
 async fn a_claim_takes_only_known_kinds_and_leaves_the_rest_untouched() {
     let db = TestDb::new().await;
     // The unknown kind is first in line.
-    let jobs: Vec<NewJob> = ["new", "old", "new", "old"]
-        .into_iter()
-        .map(|kind| NewJob::new(kind, json!({})))
-        .collect();
+    let jobs = [
+        NewJob::new(&New {}),
+        NewJob::new(&Old {}),
+        NewJob::new(&New {}),
+        NewJob::new(&Old {}),
+    ];
     let mut conn = db.pool.acquire().await.unwrap();
     queue::enqueue_many(&mut conn, &jobs).await.unwrap();
     drop(conn);
 
-    let old_release = Leases::new(db.pool.clone(), "old-worker", LEASE, ["old"]);
+    let old_release = Claimer::new(db.pool.clone(), "old-worker", LEASE, [Old::KIND]);
     let claimed = old_release.claim(10).await.unwrap();
     let kinds: Vec<&str> = claimed.iter().map(|job| job.kind.as_str()).collect();
     assert_eq!(kinds, ["old", "old"]);
@@ -40,7 +57,7 @@ async fn a_claim_takes_only_known_kinds_and_leaves_the_rest_untouched() {
         "no attempt used, never leased"
     );
 
-    let new_release = Leases::new(db.pool.clone(), "new-worker", LEASE, ["old", "new"]);
+    let new_release = Claimer::new(db.pool.clone(), "new-worker", LEASE, [Old::KIND, New::KIND]);
     let claimed = new_release.claim(10).await.unwrap();
     assert_eq!(claimed.len(), 2);
     assert!(

@@ -2,14 +2,25 @@
 
 use std::time::Duration;
 
-use queue::{Backoff, ClaimedJob, FailOutcome, Fence, Leases, NewJob};
+use queue::{Backoff, Claimer, FailOutcome, Fence, Job, JobId, NewJob};
 use serde_json::json;
 use sqlx::PgPool;
 use testkit::TestDb;
 
 const LEASE: Duration = Duration::from_secs(30);
 
-async fn enqueue(pool: &PgPool, job: NewJob) -> i64 {
+/// The tests' job kind: a number to tell jobs apart.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct K {
+    #[serde(default)]
+    n: i64,
+}
+
+impl Job for K {
+    const KIND: &'static str = "k";
+}
+
+async fn enqueue(pool: &PgPool, job: NewJob) -> JobId {
     let mut tx = pool.begin().await.unwrap();
     let id = queue::enqueue(&mut tx, &job)
         .await
@@ -20,7 +31,7 @@ async fn enqueue(pool: &PgPool, job: NewJob) -> i64 {
 }
 
 /// Makes a job's lease expire now, as if its worker had died long ago.
-async fn expire(pool: &PgPool, id: i64) {
+async fn expire(pool: &PgPool, id: JobId) {
     sqlx::query("update jobs set lease_expires_at = now() - interval '1 second' where id = $1")
         .bind(id)
         .execute(pool)
@@ -28,7 +39,7 @@ async fn expire(pool: &PgPool, id: i64) {
         .unwrap();
 }
 
-async fn row(pool: &PgPool, id: i64) -> (String, i32, i64, Option<String>) {
+async fn row(pool: &PgPool, id: JobId) -> (String, i32, i64, Option<String>) {
     sqlx::query_as("select state, attempt, lease, last_error from jobs where id = $1")
         .bind(id)
         .fetch_one(pool)
@@ -40,22 +51,22 @@ async fn row(pool: &PgPool, id: i64) -> (String, i32, i64, Option<String>) {
 async fn a_job_enqueued_in_a_rolled_back_transaction_does_not_exist() {
     let db = TestDb::new().await;
     let mut tx = db.pool.begin().await.unwrap();
-    queue::enqueue(&mut tx, &NewJob::new("k", json!({})))
+    queue::enqueue(&mut tx, &NewJob::new(&K::default()))
         .await
         .unwrap();
     tx.rollback().await.unwrap();
-    let leases = Leases::new(db.pool.clone(), "w", LEASE, ["k"]);
-    assert!(leases.claim(10).await.unwrap().is_empty());
+    let claimer = Claimer::new(db.pool.clone(), "w", LEASE, [K::KIND]);
+    assert!(claimer.claim(10).await.unwrap().is_empty());
 }
 
 #[tokio::test]
 async fn a_unique_key_admits_one_job() {
     let db = TestDb::new().await;
     let mut tx = db.pool.begin().await.unwrap();
-    let first = queue::enqueue(&mut tx, &NewJob::new("k", json!({})).unique_key("order:1"))
+    let first = queue::enqueue(&mut tx, &NewJob::new(&K::default()).unique_key("order:1"))
         .await
         .unwrap();
-    let second = queue::enqueue(&mut tx, &NewJob::new("k", json!({})).unique_key("order:1"))
+    let second = queue::enqueue(&mut tx, &NewJob::new(&K::default()).unique_key("order:1"))
         .await
         .unwrap();
     tx.commit().await.unwrap();
@@ -66,14 +77,14 @@ async fn a_unique_key_admits_one_job() {
 #[tokio::test]
 async fn claim_takes_only_free_slots_in_priority_order_and_bumps_attempt_and_lease() {
     let db = TestDb::new().await;
-    let low = enqueue(&db.pool, NewJob::new("k", json!({"n": 1})).priority(5)).await;
-    let high = enqueue(&db.pool, NewJob::new("k", json!({"n": 2})).priority(-5)).await;
-    let leases = Leases::new(db.pool.clone(), "w1", LEASE, ["k"]);
+    let low = enqueue(&db.pool, NewJob::new(&K { n: 1 }).priority(5)).await;
+    let high = enqueue(&db.pool, NewJob::new(&K { n: 2 }).priority(-5)).await;
+    let claimer = Claimer::new(db.pool.clone(), "w1", LEASE, [K::KIND]);
 
-    let claimed = leases.claim(1).await.unwrap();
+    let claimed = claimer.claim(1).await.unwrap();
     assert_eq!(claimed.len(), 1);
-    assert_eq!(claimed[0].id, high);
-    assert_eq!((claimed[0].attempt, claimed[0].lease), (1, 1));
+    assert_eq!(claimed[0].fence.id, high);
+    assert_eq!((claimed[0].attempt, claimed[0].fence.claim), (1, 1));
     assert_eq!(claimed[0].payload, json!({"n": 2}));
     let (state, _, _, _) = row(&db.pool, low).await;
     assert_eq!(
@@ -86,26 +97,24 @@ async fn claim_takes_only_free_slots_in_priority_order_and_bumps_attempt_and_lea
 async fn concurrent_claimers_never_get_the_same_job() {
     let db = TestDb::new().await;
     let mut tx = db.pool.begin().await.unwrap();
-    let jobs: Vec<NewJob> = (0..200)
-        .map(|n| NewJob::new("k", json!({"n": n})))
-        .collect();
+    let jobs: Vec<NewJob> = (0..200).map(|n| NewJob::new(&K { n })).collect();
     queue::enqueue_many(&mut tx, &jobs).await.unwrap();
     tx.commit().await.unwrap();
 
     let claimers = (0..4).map(|n| {
-        let leases = Leases::new(db.pool.clone(), format!("w{n}"), LEASE, ["k"]);
+        let claimer = Claimer::new(db.pool.clone(), format!("w{n}"), LEASE, [K::KIND]);
         tokio::spawn(async move {
             let mut mine = Vec::new();
             loop {
-                let batch = leases.claim(7).await.unwrap();
+                let batch = claimer.claim(7).await.unwrap();
                 if batch.is_empty() {
                     return mine;
                 }
-                mine.extend(batch.into_iter().map(|j| j.id));
+                mine.extend(batch.into_iter().map(|j| j.fence.id));
             }
         })
     });
-    let mut all: Vec<i64> = Vec::new();
+    let mut all: Vec<JobId> = Vec::new();
     for claimer in claimers {
         all.extend(claimer.await.unwrap());
     }
@@ -119,34 +128,47 @@ async fn concurrent_claimers_never_get_the_same_job() {
 #[tokio::test]
 async fn a_stale_lease_can_neither_complete_fail_nor_release_a_rescued_and_reclaimed_job() {
     let db = TestDb::new().await;
-    let id = enqueue(&db.pool, NewJob::new("k", json!({}))).await;
-    let first = Leases::new(db.pool.clone(), "first", LEASE, ["k"]);
-    let second = Leases::new(db.pool.clone(), "second", LEASE, ["k"]);
+    let id = enqueue(&db.pool, NewJob::new(&K::default())).await;
+    let first = Claimer::new(db.pool.clone(), "first", LEASE, [K::KIND]);
+    let second = Claimer::new(db.pool.clone(), "second", LEASE, [K::KIND]);
 
     let stale = first.claim(1).await.unwrap().remove(0);
     expire(&db.pool, id).await;
     assert_eq!(second.rescue().await.unwrap().made_available, 1);
     let fresh = second.claim(1).await.unwrap().remove(0);
-    assert_eq!(fresh.id, id);
-    assert_eq!(fresh.lease, stale.lease + 1);
+    assert_eq!(fresh.fence.id, id);
+    assert_eq!(fresh.fence.claim, stale.fence.claim + 1);
 
-    assert!(!queue::complete(&db.pool, stale.fence()).await.unwrap());
+    // The stale attempt's effect, written in the transaction it completes
+    // with, rolls back with the failed completion.
+    let mut tx = db.pool.begin().await.unwrap();
+    sqlx::query("update jobs set last_error = 'effect of the stale attempt' where id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(queue::complete(tx, stale.fence).await.unwrap(), None);
     assert_eq!(
-        queue::fail(&db.pool, stale.fence(), "stale", Backoff::default())
+        row(&db.pool, id).await.3.as_deref(),
+        Some("lease expired (held by first)"),
+        "the stale attempt's effect rolled back"
+    );
+    assert_eq!(
+        queue::fail(&db.pool, stale.fence, "stale", Backoff::default())
             .await
             .unwrap(),
         FailOutcome::Lost
     );
-    assert!(!queue::release(&db.pool, stale.fence()).await.unwrap());
+    assert!(!queue::release(&db.pool, stale.fence).await.unwrap());
     assert!(
-        queue::complete_many(&db.pool, &[stale.fence()])
+        queue::complete_many(&db.pool, &[stale.fence])
             .await
             .unwrap()
             .is_empty()
     );
     assert_eq!(
-        first.heartbeat(&[stale.fence()]).await.unwrap().lost,
-        vec![stale.fence()],
+        first.heartbeat(&[stale.fence]).await.unwrap().lost,
+        vec![stale.fence],
         "the heartbeat reports it lost"
     );
     let (state, attempt, _, _) = row(&db.pool, id).await;
@@ -156,20 +178,24 @@ async fn a_stale_lease_can_neither_complete_fail_nor_release_a_rescued_and_recla
         "the stale worker changed nothing"
     );
 
-    assert!(queue::complete(&db.pool, fresh.fence()).await.unwrap());
+    let completed = queue::complete(db.pool.begin().await.unwrap(), fresh.fence)
+        .await
+        .unwrap()
+        .expect("the fresh attempt completes");
+    assert_eq!(completed.fence(), fresh.fence);
     assert_eq!(row(&db.pool, id).await.0, "completed");
 }
 
 #[tokio::test]
 async fn release_makes_the_job_available_at_once_with_its_attempt_given_back() {
     let db = TestDb::new().await;
-    let id = enqueue(&db.pool, NewJob::new("k", json!({}))).await;
-    let leases = Leases::new(db.pool.clone(), "w", LEASE, ["k"]);
-    let job = leases.claim(1).await.unwrap().remove(0);
-    assert!(queue::release(&db.pool, job.fence()).await.unwrap());
-    let again = leases.claim(1).await.unwrap().remove(0);
+    let id = enqueue(&db.pool, NewJob::new(&K::default())).await;
+    let claimer = Claimer::new(db.pool.clone(), "w", LEASE, [K::KIND]);
+    let job = claimer.claim(1).await.unwrap().remove(0);
+    assert!(queue::release(&db.pool, job.fence).await.unwrap());
+    let again = claimer.claim(1).await.unwrap().remove(0);
     assert_eq!(
-        (again.id, again.attempt),
+        (again.fence.id, again.attempt),
         (id, 1),
         "the interrupted attempt is not counted"
     );
@@ -178,17 +204,17 @@ async fn release_makes_the_job_available_at_once_with_its_attempt_given_back() {
 #[tokio::test]
 async fn failures_back_off_then_discard_at_max_attempts_keeping_the_last_error() {
     let db = TestDb::new().await;
-    let id = enqueue(&db.pool, NewJob::new("k", json!({})).max_attempts(3)).await;
-    let leases = Leases::new(db.pool.clone(), "w", LEASE, ["k"]);
+    let id = enqueue(&db.pool, NewJob::new(&K::default()).max_attempts(3)).await;
+    let claimer = Claimer::new(db.pool.clone(), "w", LEASE, [K::KIND]);
     let backoff = Backoff {
         base: Duration::from_secs(10),
         max: Duration::from_secs(15),
     };
     // Nominal delays: 10s, then 20s capped to 15s; jitter keeps each in [½, 1].
     for (attempt, nominal) in [(1, 10.0), (2, 15.0)] {
-        let job = leases.claim(1).await.unwrap().remove(0);
+        let job = claimer.claim(1).await.unwrap().remove(0);
         assert_eq!(job.attempt, attempt);
-        let outcome = queue::fail(&db.pool, job.fence(), &format!("boom {attempt}"), backoff)
+        let outcome = queue::fail(&db.pool, job.fence, &format!("boom {attempt}"), backoff)
             .await
             .unwrap();
         assert_eq!(outcome, FailOutcome::Retrying);
@@ -204,7 +230,7 @@ async fn failures_back_off_then_discard_at_max_attempts_keeping_the_last_error()
             "attempt {attempt}: delay {delay}s"
         );
         assert!(
-            leases.claim(1).await.unwrap().is_empty(),
+            claimer.claim(1).await.unwrap().is_empty(),
             "not runnable before its backoff"
         );
         sqlx::query("update jobs set run_at = now() where id = $1")
@@ -213,10 +239,10 @@ async fn failures_back_off_then_discard_at_max_attempts_keeping_the_last_error()
             .await
             .unwrap();
     }
-    let job = leases.claim(1).await.unwrap().remove(0);
+    let job = claimer.claim(1).await.unwrap().remove(0);
     assert_eq!(job.attempt, 3);
     assert_eq!(
-        queue::fail(&db.pool, job.fence(), "boom 3", backoff)
+        queue::fail(&db.pool, job.fence, "boom 3", backoff)
             .await
             .unwrap(),
         FailOutcome::Discarded
@@ -231,11 +257,11 @@ async fn failures_back_off_then_discard_at_max_attempts_keeping_the_last_error()
 #[tokio::test]
 async fn rescue_discards_a_job_whose_attempts_are_used_up() {
     let db = TestDb::new().await;
-    let id = enqueue(&db.pool, NewJob::new("k", json!({})).max_attempts(1)).await;
-    let leases = Leases::new(db.pool.clone(), "dead-worker", LEASE, ["k"]);
-    leases.claim(1).await.unwrap();
+    let id = enqueue(&db.pool, NewJob::new(&K::default()).max_attempts(1)).await;
+    let claimer = Claimer::new(db.pool.clone(), "dead-worker", LEASE, [K::KIND]);
+    claimer.claim(1).await.unwrap();
     expire(&db.pool, id).await;
-    let rescued = leases.rescue().await.unwrap();
+    let rescued = claimer.rescue().await.unwrap();
     assert_eq!((rescued.made_available, rescued.discarded), (0, 1));
     let (state, _, _, last_error) = row(&db.pool, id).await;
     assert_eq!(state, "discarded");
@@ -245,23 +271,23 @@ async fn rescue_discards_a_job_whose_attempts_are_used_up() {
 #[tokio::test]
 async fn a_heartbeat_renews_held_leases_in_one_statement() {
     let db = TestDb::new().await;
-    let a = enqueue(&db.pool, NewJob::new("k", json!({}))).await;
-    let b = enqueue(&db.pool, NewJob::new("k", json!({}))).await;
-    let leases = Leases::new(db.pool.clone(), "w", LEASE, ["k"]);
-    let held: Vec<Fence> = leases
+    let a = enqueue(&db.pool, NewJob::new(&K::default())).await;
+    let b = enqueue(&db.pool, NewJob::new(&K::default())).await;
+    let claimer = Claimer::new(db.pool.clone(), "w", LEASE, [K::KIND]);
+    let held: Vec<Fence> = claimer
         .claim(2)
         .await
         .unwrap()
         .iter()
-        .map(ClaimedJob::fence)
+        .map(|job| job.fence)
         .collect();
     expire(&db.pool, a).await;
     expire(&db.pool, b).await;
-    let renewal = leases.heartbeat(&held).await.unwrap();
+    let renewal = claimer.heartbeat(&held).await.unwrap();
     assert!(renewal.lost.is_empty());
     assert_eq!(renewal.renewed.len(), 2);
     assert_eq!(
-        leases.rescue().await.unwrap().made_available,
+        claimer.rescue().await.unwrap().made_available,
         0,
         "renewed leases are not rescued"
     );
@@ -270,13 +296,13 @@ async fn a_heartbeat_renews_held_leases_in_one_statement() {
 #[tokio::test]
 async fn stats_count_jobs_by_state_and_age_the_oldest_available() {
     let db = TestDb::new().await;
-    enqueue(&db.pool, NewJob::new("k", json!({}))).await;
-    enqueue(&db.pool, NewJob::new("k", json!({}))).await;
+    enqueue(&db.pool, NewJob::new(&K::default())).await;
+    enqueue(&db.pool, NewJob::new(&K::default())).await;
     sqlx::query("update jobs set run_at = now() - interval '90 seconds' where id = (select min(id) from jobs)")
         .execute(&db.pool)
         .await
         .unwrap();
-    Leases::new(db.pool.clone(), "w", LEASE, ["k"])
+    Claimer::new(db.pool.clone(), "w", LEASE, [K::KIND])
         .claim(1)
         .await
         .unwrap();

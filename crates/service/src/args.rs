@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use clap::Parser;
-use shutdown::{Phase, Shutdown, ShutdownConfig};
+use shutdown::{Shutdown, ShutdownConfig};
 use sqlx::postgres::PgConnectOptions;
 use telemetry::{LogFormat, Telemetry};
 
@@ -102,22 +102,14 @@ pub struct LogArgs {
 }
 
 impl LogArgs {
-    /// Installs logs, traces and metrics, and registers with the
-    /// coordinator what they need at shutdown: the flush as a flush-phase
-    /// hook, the phases as metrics, and a SIGHUP hook for the log filter.
-    pub fn init_or_exit(&self, shutdown: &mut Shutdown) -> Telemetry {
-        let telemetry = match telemetry::init(self.log_format, &service_name()) {
+    /// Installs logs, traces and metrics. What they need at shutdown, the
+    /// flush and the SIGHUP reload, `main` registers itself
+    /// ([`crate::hooks`]), so that its shutdown order is all in one place.
+    pub fn init_or_exit(&self) -> Telemetry {
+        match telemetry::init(self.log_format, &service_name()) {
             Ok(telemetry) => telemetry,
             Err(error) => crate::exit::bad_config(error),
-        };
-        let logs = telemetry.logs.clone();
-        shutdown.on_reload("log filter", move || Ok(logs.reload()?));
-        let otel = telemetry.otel.clone();
-        shutdown.on(Phase::Flush, "telemetry", move |_ctx| async move {
-            Ok(otel.flush().await?)
-        });
-        crate::shutdown_metrics::record(shutdown);
-        telemetry
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod args;
 pub mod db;
 pub mod exit;
+pub mod hooks;
 pub mod ops;
 pub mod schema;
 pub mod shutdown_metrics;

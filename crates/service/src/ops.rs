@@ -11,9 +11,11 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use shutdown::{Phase, Readiness, Shutdown};
+use shutdown::{HookError, Readiness};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 /// Renders the Prometheus text exposition.
 pub type MetricsText = Arc<dyn Fn() -> String + Send + Sync>;
@@ -88,24 +90,35 @@ async fn metrics(State(state): State<OpsState>) -> impl IntoResponse {
     )
 }
 
-/// Binds the ops port and serves it until the close phase starts; the close
-/// phase then waits for it to wind down.
+/// The ops server, running.
+#[derive(Debug)]
+pub struct OpsServer {
+    pub addr: SocketAddr,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl OpsServer {
+    /// Ends once the server has wound down: `main` registers this in the
+    /// close phase, whose start is the server's `stop`.
+    pub async fn stopped(self) -> Result<(), HookError> {
+        self.task.await??;
+        Ok(())
+    }
+}
+
+/// Binds the ops port and serves it until `stop` (the close phase's start,
+/// so the last scrape sees the drain and the flush).
 pub async fn serve(
     addr: SocketAddr,
     state: OpsState,
-    shutdown: &mut Shutdown,
-) -> std::io::Result<SocketAddr> {
+    stop: CancellationToken,
+) -> std::io::Result<OpsServer> {
     let listener = TcpListener::bind(addr).await?;
-    let local = listener.local_addr()?;
-    let stop = shutdown.handle().phase_started(Phase::Close);
-    let server = tokio::spawn(async move {
+    let addr = listener.local_addr()?;
+    let task = tokio::spawn(async move {
         axum::serve(listener, router(state))
             .with_graceful_shutdown(stop.cancelled_owned())
             .await
     });
-    shutdown.on(Phase::Close, "ops server", move |_ctx| async move {
-        server.await??;
-        Ok(())
-    });
-    Ok(local)
+    Ok(OpsServer { addr, task })
 }

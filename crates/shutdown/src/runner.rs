@@ -200,11 +200,8 @@ fn panic_message(join: tokio::task::JoinError) -> String {
     if !join.is_panic() {
         return "cancelled".to_owned();
     }
-    let payload = join.into_panic();
-    let text = payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "non-string panic payload".to_owned());
-    format!("panicked: {text}")
+    format!(
+        "panicked: {}",
+        crate::panic_message(join.into_panic().as_ref())
+    )
 }

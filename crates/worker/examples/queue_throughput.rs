@@ -11,8 +11,8 @@
 
 use std::time::Duration;
 
+use domain::Noop;
 use queue::NewJob;
-use serde_json::json;
 use testkit::{ANY_PORT, Service, TestDb};
 
 #[tokio::main]
@@ -34,7 +34,7 @@ async fn main() {
     let mut rates = Vec::new();
     for run in 1..=runs {
         let db = TestDb::new().await;
-        let batch: Vec<NewJob> = (0..5000).map(|_| NewJob::new("noop", json!({}))).collect();
+        let batch: Vec<NewJob> = (0..5000).map(|_| NewJob::new(&Noop {})).collect();
         let mut left = jobs;
         while left > 0 {
             let take = left.min(batch.len());

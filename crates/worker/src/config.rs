@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::Parser;
 use service::{DatabaseArgs, LogArgs, ShutdownArgs};
 
 #[derive(Debug, Parser)]
@@ -12,9 +12,6 @@ use service::{DatabaseArgs, LogArgs, ShutdownArgs};
     about = "Runs jobs from the PostgreSQL queue, and stops without losing or doubling any."
 )]
 pub struct Args {
-    #[command(subcommand)]
-    pub command: Option<Command>,
-
     /// Jobs run at once. The worker claims only as many jobs as it has free
     /// slots, so this is also the most jobs it holds leases on.
     #[arg(long, env = "WORKER_CONCURRENCY", value_name = "WORKER_CONCURRENCY", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=10_000))]
@@ -80,16 +77,6 @@ pub struct Args {
     pub shutdown: ShutdownArgs,
     #[command(flatten)]
     pub log: LogArgs,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Enqueue N trivial `noop` jobs, then exit. For benchmarks.
-    #[command(hide = true)]
-    EnqueueNoop {
-        #[arg(long, default_value_t = 100_000)]
-        count: u32,
-    },
 }
 
 impl Args {

@@ -99,8 +99,11 @@ mod tests {
 
     const LEASE: Duration = Duration::from_secs(30);
 
-    fn fence(id: i64, lease: i64) -> Fence {
-        Fence { id, lease }
+    fn fence(id: i64, claim: i64) -> Fence {
+        Fence {
+            id: queue::JobId(id),
+            claim,
+        }
     }
 
     #[test]
@@ -131,7 +134,7 @@ mod tests {
         for id in [9, 3, 5, 1] {
             held.insert(fence(id, 1), CancellationToken::new(), now);
         }
-        let ids: Vec<i64> = held.fences().iter().map(|f| f.id).collect();
+        let ids: Vec<i64> = held.fences().iter().map(|f| f.id.0).collect();
         assert_eq!(ids, vec![1, 3, 5, 9]);
     }
 

@@ -7,9 +7,9 @@
 //! 4. cancel the rest: a job that returns cancelled is released, fenced; a
 //!    job that ignores cancellation is left to its lease, never released
 //!    while it runs;
-//! 5. stop the heartbeat (as flush begins);
-//! 6. flush telemetry;
-//! 7. close the pool, bounded.
+//! 5. stop the heartbeat, and flush telemetry (flush);
+//! 6. stop the queue sampler and the ops server, and close the pool,
+//!    bounded (close).
 
 mod completer;
 mod config;
@@ -23,14 +23,15 @@ mod upkeep;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use queue::{Backoff, Leases};
+use queue::{Backoff, Claimer};
+use service::hooks;
 use service::ops::{self, OpsState};
 use shutdown::{Counts, Phase};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::completer::Completer;
-use crate::config::{Args, Command};
+use crate::config::Args;
 use crate::handlers::Handlers;
 use crate::held::Held;
 use crate::runner::Runner;
@@ -44,36 +45,40 @@ async fn main() -> ExitCode {
         service::exit::bad_config(error);
     }
     let handlers = match Handlers::standard(args.work_time).only_if(&args.worker_kinds) {
-        Ok(handlers) => handlers,
+        Ok(handlers) => Arc::new(handlers),
         Err(error) => service::exit::bad_config(error),
     };
     let mut shutdown = args.shutdown.build_or_exit();
-    let telemetry = args.log.init_or_exit(&mut shutdown);
+    let telemetry = args.log.init_or_exit();
+    service::shutdown_metrics::record(&mut shutdown);
     let handle = shutdown.handle();
 
     let pool = match service::db::connect_with(&args.database, queue::SESSION_SETTINGS).await {
         Ok(pool) => pool,
         Err(error) => return service::exit::database_at_start(error),
     };
-    if let Some(Command::EnqueueNoop { count }) = args.command {
-        return enqueue_noop(&pool, count).await;
-    }
 
+    let otel = telemetry.otel.clone();
     let ops_state = OpsState {
         readiness: handle.readiness().clone(),
         pool: Some(pool.clone()),
-        metrics: Arc::new(move || telemetry.otel.prometheus_text()),
+        metrics: Arc::new(move || otel.prometheus_text()),
     };
-    let ops_addr = match ops::serve(args.ops_listen_addr, ops_state, &mut shutdown).await {
-        Ok(addr) => addr,
+    let ops = match ops::serve(
+        args.ops_listen_addr,
+        ops_state,
+        handle.phase_started(Phase::Close),
+    )
+    .await
+    {
+        Ok(ops) => ops,
         Err(error) => {
             service::exit::bad_config(format!("OPS_LISTEN_ADDR {}: {error}", args.ops_listen_addr))
         }
     };
 
     let worker_id = args.worker_id();
-    let handlers = Arc::new(handlers);
-    let leases = Leases::new(
+    let claimer = Claimer::new(
         pool.clone(),
         worker_id.clone(),
         args.queue_lease,
@@ -87,7 +92,7 @@ async fn main() -> ExitCode {
         cancel: Counts::default(),
     };
     let runner = Runner {
-        leases: leases.clone(),
+        claimer: claimer.clone(),
         handlers: handlers.clone(),
         concurrency: args.worker_concurrency,
         poll_interval: args.queue_poll_interval,
@@ -100,41 +105,49 @@ async fn main() -> ExitCode {
         tally: tally.clone(),
         metrics: metrics::JobMetrics::new(),
     };
-    let intake_stopped = handle.phase_started(Phase::StopIntake);
-    let claim_loop = tokio::spawn(runner.clone().claim_until(intake_stopped.clone()));
+    // Each loop stops on the token of the phase it belongs to, and is
+    // awaited as a hook of that phase below.
+    let claim_loop = tokio::spawn(
+        runner
+            .clone()
+            .claim_until(handle.phase_started(Phase::StopIntake)),
+    );
     let rescuer = tokio::spawn(upkeep::rescue(
-        leases.clone(),
+        claimer.clone(),
         args.queue_heartbeat,
         runner.metrics.clone(),
-        intake_stopped,
+        handle.phase_started(Phase::StopIntake),
     ));
-    tokio::spawn(upkeep::sweep(
+    let sweeper = tokio::spawn(upkeep::sweep(
         pool.clone(),
         args.retention(),
         runner.metrics.clone(),
         handle.phase_started(Phase::StopIntake),
     ));
-    tokio::spawn(metrics::sample_queue(
+    let heartbeat = tokio::spawn(upkeep::heartbeat(
+        claimer,
+        runner.held.clone(),
+        args.queue_heartbeat,
+        handle.phase_started(Phase::Flush),
+    ));
+    let sampler = tokio::spawn(metrics::sample_queue(
         pool.clone(),
         args.queue_heartbeat,
         handlers.kinds(),
         handle.phase_started(Phase::Close),
     ));
-    tokio::spawn(upkeep::heartbeat(
-        leases,
-        runner.held.clone(),
-        args.queue_heartbeat,
-        handle.phase_started(Phase::Flush),
-    ));
     handle.readiness().mark_started();
-    tracing::info!(%ops_addr, %worker_id, concurrency = args.worker_concurrency, kinds = ?handlers.kinds(), "worker ready");
+    tracing::info!(ops_addr = %ops.addr, %worker_id, concurrency = args.worker_concurrency, kinds = ?handlers.kinds(), "worker ready");
 
     // --- Shutdown, in phase order. ---
-    shutdown.on(Phase::StopIntake, "claim loop", move |_ctx| async move {
-        claim_loop.await?;
-        rescuer.await?;
-        Ok(())
-    });
+    shutdown.on_reload("log filter", hooks::reload_logs(&telemetry));
+    shutdown.on(
+        Phase::StopIntake,
+        "claim loop",
+        hooks::task_ended(claim_loop),
+    );
+    shutdown.on(Phase::StopIntake, "rescuer", hooks::task_ended(rescuer));
+    shutdown.on(Phase::StopIntake, "sweeper", hooks::task_ended(sweeper));
     let jobs = runner.jobs.clone();
     shutdown.on_counted(
         Phase::Drain,
@@ -160,37 +173,21 @@ async fn main() -> ExitCode {
             Ok(())
         },
     );
-    // The heartbeat stops as the flush phase starts (its token above): any
-    // job still running now was abandoned, and its lease must be left to
-    // expire so that another worker rescues it.
+    // The heartbeat stops as the flush phase starts: any job still running
+    // now was abandoned, and its lease must be left to expire so that
+    // another worker rescues it.
+    shutdown.on(Phase::Flush, "heartbeat", hooks::task_ended(heartbeat));
+    shutdown.on(
+        Phase::Flush,
+        "telemetry",
+        hooks::flush_telemetry(&telemetry),
+    );
+    shutdown.on(Phase::Close, "queue sampler", hooks::task_ended(sampler));
+    shutdown.on(Phase::Close, "ops server", move |_ctx| ops.stopped());
     shutdown.on(Phase::Close, "database pool", move |_ctx| {
         service::db::close(pool)
     });
 
     let report = shutdown.run().await;
     service::exit::finish(&report, args.log.log_format)
-}
-
-/// The benchmark's producer: trivial jobs, enqueued in batches.
-async fn enqueue_noop(pool: &sqlx::PgPool, count: u32) -> ExitCode {
-    let batch: Vec<queue::NewJob> = (0..1000)
-        .map(|_| queue::NewJob::new(handlers::NOOP, serde_json::json!({})))
-        .collect();
-    let mut left = count as usize;
-    while left > 0 {
-        let take = left.min(batch.len());
-        let mut conn = match pool.acquire().await {
-            Ok(conn) => conn,
-            Err(error) => {
-                tracing::error!(%error, "cannot enqueue");
-                return ExitCode::FAILURE;
-            }
-        };
-        if let Err(error) = queue::enqueue_many(&mut conn, &batch[..take]).await {
-            tracing::error!(%error, "cannot enqueue");
-            return ExitCode::FAILURE;
-        }
-        left -= take;
-    }
-    ExitCode::SUCCESS
 }

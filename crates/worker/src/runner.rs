@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
-use queue::{Backoff, ClaimedJob, FailOutcome, Fence, Leases};
+use queue::{Backoff, ClaimedJob, Claimer, FailOutcome, Fence};
 use service::db::bounded;
 use sqlx::postgres::PgListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -21,7 +21,7 @@ use crate::tally::{Ending, Tally};
 
 #[derive(Debug, Clone)]
 pub struct Runner {
-    pub leases: Leases,
+    pub claimer: Claimer,
     pub handlers: Arc<Handlers>,
     pub concurrency: u32,
     pub poll_interval: Duration,
@@ -58,7 +58,7 @@ impl Runner {
                 permits.push(permit);
             }
             let claim_sent = Instant::now();
-            let claim = self.leases.claim(permits.len() as u32);
+            let claim = self.claimer.claim(permits.len() as u32);
             let claimed = match bounded(self.call_bound, claim).await {
                 Ok(claimed) => claimed,
                 Err(error) => {
@@ -94,7 +94,7 @@ impl Runner {
         loop {
             let missing = bounded(
                 self.call_bound,
-                service::schema::missing_migrations(self.leases.pool()),
+                service::schema::missing_migrations(self.claimer.pool()),
             );
             match missing.await {
                 Ok(missing) if missing.is_empty() => return true,
@@ -121,7 +121,7 @@ impl Runner {
     async fn listen(&self) -> Option<PgListener> {
         let connected = bounded(
             self.call_bound,
-            PgListener::connect_with(self.leases.pool()),
+            PgListener::connect_with(self.claimer.pool()),
         );
         let mut listener = match connected.await {
             Ok(listener) => listener,
@@ -141,15 +141,19 @@ impl Runner {
 
     fn spawn(&self, job: ClaimedJob, permit: OwnedSemaphorePermit, claim_sent: Instant) {
         let cancel = self.cancel_jobs.child_token();
-        self.held.insert(job.fence(), cancel.clone(), claim_sent);
+        self.held.insert(job.fence, cancel.clone(), claim_sent);
         let runner = self.clone();
         // The job's span continues the trace of the request that enqueued it.
-        let span =
-            tracing::info_span!("job", job_id = job.id, kind = %job.kind, attempt = job.attempt);
+        let span = tracing::info_span!(
+            "job",
+            job_id = job.fence.id.0,
+            kind = %job.kind,
+            attempt = job.attempt
+        );
         telemetry::continue_trace(&span, job.trace_context.as_deref());
         self.metrics.started();
         let job_task = async move {
-            let (fence, kind) = (job.fence(), job.kind.clone());
+            let (fence, kind) = (job.fence, job.kind.clone());
             let claimed = Instant::now();
             let ending = runner.run(job, &kind, cancel).await;
             runner.held.remove(fence);
@@ -157,8 +161,8 @@ impl Runner {
             runner.metrics.record(&kind, ending, claimed.elapsed());
             if ending != Ending::Finished {
                 tracing::info!(
-                    job_id = fence.id,
-                    lease = fence.lease,
+                    job_id = fence.id.0,
+                    claim = fence.claim,
                     ?ending,
                     "job did not finish"
                 );
@@ -171,7 +175,7 @@ impl Runner {
 
     /// Runs one attempt and records how it ended, fenced on its lease.
     async fn run(&self, job: ClaimedJob, kind: &str, cancel: CancellationToken) -> Ending {
-        let fence = job.fence();
+        let fence = job.fence;
         let Some(handler) = self.handlers.get(&job.kind).cloned() else {
             let error = format!("no handler for kind `{}`", job.kind);
             return self.fail(fence, &error).await;
@@ -179,12 +183,19 @@ impl Runner {
         let ctx = JobContext {
             job,
             cancel,
-            pool: self.leases.pool().clone(),
+            pool: self.claimer.pool().clone(),
         };
         let outcome = AssertUnwindSafe(handler(ctx)).catch_unwind().await;
-        let pool = self.leases.pool();
+        let pool = self.claimer.pool();
         match outcome {
-            Ok(Ok(Done::Completed)) => Ending::Finished,
+            Ok(Ok(Done::Completed(completed))) if completed.fence() == fence => Ending::Finished,
+            Ok(Ok(Done::Completed(other))) => {
+                // Another attempt's proof: this one's end is unknown, so it
+                // is left to its lease, like any attempt whose end was not
+                // recorded.
+                let error = format!("the handler returned the completion of {}", other.fence());
+                self.lease_left_to_expire(fence, "the attempt's own completion", &error)
+            }
             Ok(Ok(Done::Acknowledged)) => match self.completer.complete(fence).await {
                 Ok(true) => Ending::Finished,
                 Ok(false) => Ending::LeaseLost,
@@ -209,18 +220,14 @@ impl Runner {
                 }
             }
             Err(panic) => {
-                let message = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_owned())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "non-string panic".to_owned());
+                let message = shutdown::panic_message(panic.as_ref());
                 self.fail(fence, &format!("panicked: {message}")).await
             }
         }
     }
 
     async fn fail(&self, fence: Fence, error: &str) -> Ending {
-        let failed = queue::fail(self.leases.pool(), fence, error, self.backoff);
+        let failed = queue::fail(self.claimer.pool(), fence, error, self.backoff);
         match bounded(self.call_bound, failed).await {
             Ok(FailOutcome::Retrying) => Ending::Failed,
             Ok(FailOutcome::Discarded) => Ending::Discarded,
@@ -237,7 +244,7 @@ impl Runner {
         what: &str,
         error: &dyn std::fmt::Display,
     ) -> Ending {
-        tracing::warn!(job_id = fence.id, lease = fence.lease, %error, "{what} failed; the lease will expire and the job run again");
+        tracing::warn!(job_id = fence.id.0, claim = fence.claim, %error, "{what} failed; the lease will expire and the job run again");
         Ending::LeaseLost
     }
 }

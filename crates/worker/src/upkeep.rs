@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use queue::{Leases, Retention};
+use queue::{Claimer, Retention};
 use service::db::bounded;
 use tokio::time::{Instant, MissedTickBehavior, interval};
 use tokio_util::sync::CancellationToken;
@@ -22,7 +22,7 @@ use crate::metrics::JobMetrics;
 /// check is cancelled: once the lease expires the rescuer may hand the job
 /// to another worker, and two copies must not run. The next check comes at
 /// most two beats away (a beat, then a renewal that hangs to its bound).
-pub async fn heartbeat(leases: Leases, held: Held, every: Duration, stop: CancellationToken) {
+pub async fn heartbeat(claimer: Claimer, held: Held, every: Duration, stop: CancellationToken) {
     let mut beat = interval(every);
     beat.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
@@ -32,12 +32,12 @@ pub async fn heartbeat(leases: Leases, held: Held, every: Duration, stop: Cancel
         }
         let fences = held.fences();
         let sent = Instant::now();
-        match bounded(every, leases.heartbeat(&fences)).await {
+        match bounded(every, claimer.heartbeat(&fences)).await {
             Ok(renewal) => {
                 for fence in &renewal.lost {
                     tracing::warn!(
-                        job_id = fence.id,
-                        lease = fence.lease,
+                        job_id = fence.id.0,
+                        claim = fence.claim,
                         "lease lost; cancelling the job"
                     );
                     held.cancel_lost(*fence);
@@ -48,8 +48,8 @@ pub async fn heartbeat(leases: Leases, held: Held, every: Duration, stop: Cancel
         }
         for fence in held.cancel_lapsing(Instant::now() + 2 * every) {
             tracing::warn!(
-                job_id = fence.id,
-                lease = fence.lease,
+                job_id = fence.id.0,
+                claim = fence.claim,
                 "lease not renewed in time and about to expire; cancelling the job, which another worker may now run"
             );
         }
@@ -58,7 +58,12 @@ pub async fn heartbeat(leases: Leases, held: Held, every: Duration, stop: Cancel
 
 /// Rescues expired leases every `every`. Any number of workers run this; the
 /// statement itself makes sure only one at a time does the work.
-pub async fn rescue(leases: Leases, every: Duration, metrics: JobMetrics, stop: CancellationToken) {
+pub async fn rescue(
+    claimer: Claimer,
+    every: Duration,
+    metrics: JobMetrics,
+    stop: CancellationToken,
+) {
     let mut tick = interval(every);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
@@ -66,7 +71,7 @@ pub async fn rescue(leases: Leases, every: Duration, metrics: JobMetrics, stop: 
             _ = tick.tick() => {}
             _ = stop.cancelled() => return,
         }
-        match bounded(every, leases.rescue()).await {
+        match bounded(every, claimer.rescue()).await {
             Ok(rescued) if rescued.made_available + rescued.discarded > 0 => {
                 metrics.rescued(rescued);
                 tracing::info!(

@@ -7,7 +7,6 @@ mod common;
 use std::time::Duration;
 
 use queue::NewJob;
-use serde_json::json;
 use testkit::{TestDb, bound_addr};
 
 use common::{count, orders, start, wait_until};
@@ -83,13 +82,27 @@ async fn an_attempt_whose_job_was_rescued_and_claimed_again_here_leaves_the_new_
     );
 }
 
+/// What a broken producer, or one from a release with another payload
+/// shape, could have queued under `fulfil_order`.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct MalformedFulfilOrder {
+    order: String,
+}
+
+impl queue::Job for MalformedFulfilOrder {
+    const KIND: &'static str = <domain::FulfilOrder as queue::Job>::KIND;
+}
+
 #[tokio::test]
 async fn a_payload_that_cannot_be_decoded_is_discarded_at_once_and_counted() {
     let db = TestDb::new().await;
     let mut tx = db.pool.begin().await.unwrap();
     queue::enqueue(
         &mut tx,
-        &NewJob::new("fulfil_order", json!({"order": "not-a-uuid"})).max_attempts(5),
+        &NewJob::new(&MalformedFulfilOrder {
+            order: "not-a-uuid".into(),
+        })
+        .max_attempts(5),
     )
     .await
     .unwrap();

@@ -7,8 +7,8 @@ mod common;
 
 use std::time::Duration;
 
+use domain::{Noop, SendReceipt};
 use queue::NewJob;
-use serde_json::json;
 use testkit::{TestDb, bound_addr};
 
 use common::{WORKER, start, wait_until};
@@ -17,7 +17,7 @@ use common::{WORKER, start, wait_until};
 async fn a_kind_a_worker_does_not_run_waits_untouched_until_one_that_does_runs_it_once() {
     let db = TestDb::new().await;
     let mut tx = db.pool.begin().await.unwrap();
-    queue::enqueue(&mut tx, &NewJob::new("noop", json!({})))
+    queue::enqueue(&mut tx, &NewJob::new(&Noop {}))
         .await
         .unwrap();
     tx.commit().await.unwrap();
@@ -100,7 +100,7 @@ async fn a_worker_claims_nothing_until_the_database_has_its_migrations() {
     let db = TestDb::new().await;
     let newest = db.unapply_newest_migration().await;
     let mut tx = db.pool.begin().await.unwrap();
-    queue::enqueue(&mut tx, &NewJob::new("noop", json!({})))
+    queue::enqueue(&mut tx, &NewJob::new(&Noop {}))
         .await
         .unwrap();
     tx.commit().await.unwrap();
@@ -146,12 +146,9 @@ async fn send_receipt_sends_each_orders_receipt_once_and_completes_the_job() {
     let db = TestDb::new().await;
     let order = common::orders(&db.pool, 1, 5).await.remove(0);
     let mut tx = db.pool.begin().await.unwrap();
-    queue::enqueue(
-        &mut tx,
-        &NewJob::new("send_receipt", json!({ "order_id": order })),
-    )
-    .await
-    .unwrap();
+    queue::enqueue(&mut tx, &NewJob::new(&SendReceipt { order_id: order }))
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     let _worker = start(&db, &[]).await;
     wait_until(

@@ -5,9 +5,10 @@
 
 use std::time::{Duration, Instant};
 
+use domain::Noop;
 use nix::sys::signal::Signal;
 use queue::NewJob;
-use serde_json::{Value, json};
+use serde_json::Value;
 use testkit::otlp::{Receiver, dead_collector};
 use testkit::{ANY_PORT, Service, TestDb};
 
@@ -79,10 +80,10 @@ async fn the_final_flush_exports_every_job_and_continues_the_enqueuers_trace() {
     let mut worker = start(&db, &receiver.endpoint).await;
 
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
-    let traced = NewJob::new("noop", json!({}))
-        .trace_context(Some(format!("00-{trace_id}-00f067aa0ba902b7-01")));
+    let traced =
+        NewJob::new(&Noop {}).trace_context(Some(format!("00-{trace_id}-00f067aa0ba902b7-01")));
     let mut jobs = vec![traced];
-    jobs.extend((0..24).map(|_| NewJob::new("noop", json!({}))));
+    jobs.extend((0..24).map(|_| NewJob::new(&Noop {})));
     enqueue(&db, jobs).await;
     wait_all_completed(&db, 25).await;
 
@@ -121,7 +122,7 @@ async fn a_collector_that_never_answers_cannot_hold_the_process_past_its_deadlin
     let db = TestDb::new().await;
     let dead = dead_collector().await;
     let mut worker = start(&db, &format!("http://{dead}")).await;
-    enqueue(&db, vec![NewJob::new("noop", json!({}))]).await;
+    enqueue(&db, vec![NewJob::new(&Noop {})]).await;
     wait_all_completed(&db, 1).await;
 
     let signalled = Instant::now();

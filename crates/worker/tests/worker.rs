@@ -3,9 +3,10 @@
 
 use std::time::{Duration, Instant};
 
+use domain::FulfilOrder;
 use nix::sys::signal::Signal;
 use queue::NewJob;
-use serde_json::{Value, json};
+use serde_json::Value;
 use testkit::{Service, TestDb};
 use uuid::Uuid;
 
@@ -297,7 +298,7 @@ async fn a_failing_job_backs_off_then_is_discarded_with_its_last_error() {
     let missing = Uuid::new_v4();
     queue::enqueue(
         &mut tx,
-        &NewJob::new("fulfil_order", json!({"order_id": missing})).max_attempts(2),
+        &NewJob::new(&FulfilOrder { order_id: missing }).max_attempts(2),
     )
     .await
     .unwrap();

@@ -317,7 +317,7 @@ async fn a_worker_that_cannot_renew_its_lease_cancels_the_job_before_the_lease_c
     let mut tx = db.pool.begin().await.unwrap();
     queue::enqueue(
         &mut tx,
-        &queue::NewJob::new("fulfil_order", json!({"order_id": order})),
+        &queue::NewJob::new(&domain::FulfilOrder { order_id: order }),
     )
     .await
     .unwrap();

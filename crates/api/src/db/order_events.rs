@@ -10,15 +10,13 @@
 
 use std::time::Duration;
 
+use domain::ORDER_STATUS_CHANNEL;
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
-
-/// The channel the worker notifies on.
-pub const ORDER_STATUS_CHANNEL: &str = "order_status";
 
 /// Enough for bursts; a stream that falls behind re-reads its order anyway.
 const BUFFER: usize = 1024;

@@ -1,23 +1,13 @@
-//! Orders in PostgreSQL, and their `fulfil_order` and `send_receipt` jobs.
+//! Orders in PostgreSQL, and their jobs.
 
+use domain::{FulfilOrder, SendReceipt};
 use queue::NewJob;
-use serde_json::json;
 use sqlx::PgPool;
 use sqlx::types::Json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::model::{CreateOrder, Item, Order, OrderStatus};
-
-/// The job kind the worker's `fulfil_order` handler runs. Its payload is
-/// `{"order_id": "<uuid>"}`.
-pub const FULFIL_ORDER: &str = "fulfil_order";
-
-/// The job kind the worker's `send_receipt` handler runs, one per new order.
-/// Its payload is `{"order_id": "<uuid>"}`. Added a release after
-/// `fulfil_order`: workers of the release before claim none of these, so
-/// they wait for this release's workers (docs/migrations.md).
-pub const SEND_RECEIPT: &str = "send_receipt";
 
 /// The columns an [`Order`] is read from, as a macro so the statements stay
 /// `&'static str` (sqlx 0.9 asks for proof that dynamic SQL is safe).
@@ -102,10 +92,10 @@ pub async fn create(
         .await?;
 
     if let Some(row) = inserted {
-        let payload = json!({ "order_id": row.id });
+        let order_id = row.id;
         let jobs = [
-            NewJob::new(FULFIL_ORDER, payload.clone()).trace_context(traceparent.clone()),
-            NewJob::new(SEND_RECEIPT, payload).trace_context(traceparent),
+            NewJob::new(&FulfilOrder { order_id }).trace_context(traceparent.clone()),
+            NewJob::new(&SendReceipt { order_id }).trace_context(traceparent),
         ];
         queue::enqueue_many(&mut tx, &jobs).await?;
         tx.commit().await?;

@@ -123,11 +123,7 @@ where
 }
 
 fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
-    let message = panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_default();
+    let message = shutdown::panic_message(panic.as_ref());
     tracing::error!(panic = %message, "handler panicked");
     ApiError::internal().into_response()
 }

@@ -7,17 +7,17 @@ mod test_only;
 
 use std::sync::Arc;
 
-use axum::Json;
-use axum::Router;
-use axum::body::Bytes;
-use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
 use serde::Serialize;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
-use utoipa::ToSchema;
+use utoipa::{OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::db::OrderEvents;
 use crate::error::ApiError;
+use crate::http::RequestTracker;
 
 /// Cloned for every request, so one reference count rather than one per
 /// field (a `CancellationToken` clone even takes a lock).
@@ -31,7 +31,11 @@ pub struct Shared {
     /// Cancelled when intake stops, after the delay: long-lived responses
     /// end then, so that the drain does not wait on them.
     pub stop_intake: CancellationToken,
-    pub openapi: Bytes,
+    /// Every request in flight, for the drain; the middleware stack
+    /// updates it.
+    pub requests: Arc<RequestTracker>,
+    /// Serve the undocumented drain-test routes (`API_TEST_ROUTES`).
+    pub test_routes: bool,
 }
 
 impl AppState {
@@ -48,17 +52,31 @@ impl std::ops::Deref for AppState {
     }
 }
 
+/// Every traffic route, each with its OpenAPI operation: `routes!` takes
+/// the handler's `#[utoipa::path]`, so a route added here is in the
+/// document, and a route cannot be served without being added here
+/// (`tests/openapi.rs` checks both ways).
+pub fn documented() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(service_info))
+        .routes(routes!(orders::create_order))
+        .routes(routes!(orders::get_order))
+        .routes(routes!(events::order_events))
+        .routes(routes!(openapi::openapi_json))
+}
+
+/// The routes, with the document they are described by served at
+/// `/openapi.json`. `test_routes` adds the undocumented drain-test routes
+/// (`API_TEST_ROUTES`).
 pub fn router(state: AppState, test_routes: bool) -> Router {
-    let mut router = Router::new()
-        .route("/", get(service_info))
-        .route("/v1/orders", post(orders::create_order))
-        .route("/v1/orders/{id}", get(orders::get_order))
-        .route("/v1/orders/{id}/events", get(events::order_events))
-        .route("/openapi.json", get(openapi::openapi_json));
+    let (mut router, document) = documented().split_for_parts();
     if test_routes {
         router = router.merge(test_only::routes());
     }
-    router.fallback(not_found).with_state(state)
+    router
+        .layer(Extension(openapi::Document::render(&document)))
+        .fallback(not_found)
+        .with_state(state)
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
+use service::hooks;
 use service::ops::{self, OpsState};
 use service::{LogArgs, ShutdownArgs};
 use shutdown::{HookContext, HookError, Phase, Shutdown};
@@ -89,7 +90,8 @@ async fn behave(behaviour: Behaviour, ctx: HookContext) -> Result<(), HookError>
 async fn main() -> ExitCode {
     let args: Args = service::parse_args_or_exit();
     let mut shutdown: Shutdown = args.shutdown.build_or_exit();
-    args.log.init_or_exit(&mut shutdown);
+    let telemetry = args.log.init_or_exit();
+    service::shutdown_metrics::record(&mut shutdown);
     let handle = shutdown.handle();
 
     let ops_state = OpsState {
@@ -97,13 +99,27 @@ async fn main() -> ExitCode {
         pool: None,
         metrics: Arc::new(String::new),
     };
-    let ops_addr = match ops::serve(args.ops_listen_addr, ops_state, &mut shutdown).await {
-        Ok(addr) => addr,
+    let ops = match ops::serve(
+        args.ops_listen_addr,
+        ops_state,
+        handle.phase_started(Phase::Close),
+    )
+    .await
+    {
+        Ok(ops) => ops,
         Err(error) => service::exit::bad_config(format!("OPS_LISTEN_ADDR: {error}")),
     };
     for (phase, name, behaviour) in args.probe_hooks.0 {
         shutdown.on(phase, name, move |ctx| behave(behaviour, ctx));
     }
+    let ops_addr = ops.addr;
+    shutdown.on_reload("log filter", hooks::reload_logs(&telemetry));
+    shutdown.on(
+        Phase::Flush,
+        "telemetry",
+        hooks::flush_telemetry(&telemetry),
+    );
+    shutdown.on(Phase::Close, "ops server", move |_ctx| ops.stopped());
     handle.readiness().mark_started();
     tracing::info!(%ops_addr, "ready");
 

@@ -8,29 +8,15 @@
 
 use std::time::Duration;
 
-use futures::FutureExt;
-use serde::Deserialize;
-use uuid::Uuid;
+use domain::{FulfilOrder, ORDER_STATUS_CHANNEL};
 
-use super::{Done, Handler, JobContext, JobError};
+use super::{Done, JobContext, JobError};
 
-pub const FULFIL_ORDER: &str = "fulfil_order";
-
-/// Tells SSE subscribers that an order changed, at commit.
-pub const ORDER_STATUS_CHANNEL: &str = "order_status";
-
-#[derive(Debug, Deserialize)]
-struct FulfilOrder {
-    order_id: Uuid,
-}
-
-pub fn handler(work_time: Duration) -> Handler {
-    std::sync::Arc::new(move |ctx| fulfil(ctx, work_time).boxed())
-}
-
-async fn fulfil(ctx: JobContext, work_time: Duration) -> Result<Done, JobError> {
-    let FulfilOrder { order_id } = ctx.payload()?;
-
+pub async fn fulfil(
+    FulfilOrder { order_id }: FulfilOrder,
+    ctx: JobContext,
+    work_time: Duration,
+) -> Result<Done, JobError> {
     // The work itself: it stops when asked to, which is what lets a shutdown
     // release this job instead of waiting out its lease.
     tokio::select! {
@@ -49,15 +35,12 @@ async fn fulfil(ctx: JobContext, work_time: Duration) -> Result<Done, JobError> 
     if updated.rows_affected() == 0 {
         return Err(JobError::Failed(format!("order {order_id} does not exist")));
     }
-    if !queue::complete(&mut *tx, ctx.job.fence()).await? {
-        tx.rollback().await?;
-        return Err(JobError::LeaseLost);
-    }
+    // Delivered only if the transaction commits, that is, with the
+    // completion.
     sqlx::query("select pg_notify($1, $2)")
         .bind(ORDER_STATUS_CHANNEL)
         .bind(order_id.to_string())
         .execute(&mut *tx)
         .await?;
-    tx.commit().await?;
-    Ok(Done::Completed)
+    ctx.complete(tx).await
 }

@@ -1,83 +1,33 @@
-//! Job handlers, registered by kind.
+//! Job handlers, registered by job type.
 //!
 //! A handler owns the meaning of a job; the runner owns its lease. Handlers
 //! signal cancellation by returning [`JobError::Cancelled`] — only then is the
 //! job released for someone else, because only then is its code known to have
 //! stopped.
 
+mod context;
 mod fulfil_order;
 mod noop;
 mod send_receipt;
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::FutureExt;
 use futures::future::BoxFuture;
-use queue::ClaimedJob;
-use sqlx::PgPool;
-use tokio_util::sync::CancellationToken;
+use queue::Job;
 
-pub use fulfil_order::FULFIL_ORDER;
-pub use noop::NOOP;
-pub use send_receipt::SEND_RECEIPT;
+pub use context::{Done, JobContext, JobError};
 
-/// Everything a handler gets for one attempt.
-#[derive(Debug, Clone)]
-pub struct JobContext {
-    pub job: ClaimedJob,
-    /// Cancelled when the shutdown's drain budget runs out, or when the
-    /// heartbeat finds the lease lost.
-    pub cancel: CancellationToken,
-    pub pool: PgPool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Done {
-    /// The handler completed the job itself, fenced, in the transaction that
-    /// wrote its effect.
-    Completed,
-    /// The handler has no transactional effect: the runner completes the job
-    /// (batched with others).
-    Acknowledged,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum JobError {
-    /// The handler stopped because it was asked to; the job is released.
-    #[error("cancelled")]
-    Cancelled,
-    /// The fenced completion found the lease gone: someone else owns the job
-    /// now, and this attempt's effect was rolled back.
-    #[error("lease lost")]
-    LeaseLost,
-    #[error("{0}")]
-    Failed(String),
-    /// The payload is not what this kind expects. No retry can mend that, so
-    /// the job is discarded at once, with the error in `last_error`.
-    #[error("payload cannot be decoded: {0}")]
-    Undecodable(String),
-}
-
-impl JobContext {
-    /// The payload as `T`, or [`JobError::Undecodable`].
-    pub fn payload<T: serde::de::DeserializeOwned>(&self) -> Result<T, JobError> {
-        T::deserialize(&self.job.payload).map_err(|error| JobError::Undecodable(error.to_string()))
-    }
-}
-
-impl From<sqlx::Error> for JobError {
-    fn from(error: sqlx::Error) -> Self {
-        JobError::Failed(error.to_string())
-    }
-}
-
+/// A handler with its payload type erased: it decodes the payload itself.
 pub type Handler =
     Arc<dyn Fn(JobContext) -> BoxFuture<'static, Result<Done, JobError>> + Send + Sync>;
 
 #[derive(Clone, Default)]
 pub struct Handlers {
-    by_kind: HashMap<String, Handler>,
+    by_kind: BTreeMap<&'static str, Handler>,
 }
 
 impl std::fmt::Debug for Handlers {
@@ -87,8 +37,35 @@ impl std::fmt::Debug for Handlers {
 }
 
 impl Handlers {
-    pub fn register(&mut self, kind: &str, handler: Handler) -> &mut Self {
-        self.by_kind.insert(kind.to_owned(), handler);
+    /// Runs `handler` for every job of type `J`, with its decoded payload. A
+    /// payload that does not decode as `J` is discarded at once
+    /// ([`JobError::Undecodable`]): no retry would change it.
+    ///
+    /// # Panics
+    /// If `J`'s kind already has a handler: two handlers for one kind is a
+    /// mistake to find at start-up, not a choice to make at run time.
+    pub fn register<J, F, Fut>(&mut self, handler: F) -> &mut Self
+    where
+        J: Job,
+        F: Fn(J, JobContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Done, JobError>> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        let erased: Handler = Arc::new(move |ctx: JobContext| {
+            let payload = ctx.job.decode::<J>();
+            let handler = handler.clone();
+            async move {
+                let payload = payload.map_err(|error| JobError::Undecodable(error.to_string()))?;
+                handler(payload, ctx).await
+            }
+            .boxed()
+        });
+        let previous = self.by_kind.insert(J::KIND, erased);
+        assert!(
+            previous.is_none(),
+            "two handlers for job kind `{}`",
+            J::KIND
+        );
         self
     }
 
@@ -96,11 +73,9 @@ impl Handlers {
         self.by_kind.get(kind)
     }
 
-    /// The kinds this worker claims: every one it has a handler for.
+    /// The kinds this worker claims: every one it has a handler for, sorted.
     pub fn kinds(&self) -> Vec<String> {
-        let mut kinds: Vec<String> = self.by_kind.keys().cloned().collect();
-        kinds.sort();
-        kinds
+        self.by_kind.keys().map(|kind| (*kind).to_owned()).collect()
     }
 
     /// Keeps only `kinds` (`WORKER_KINDS`; all when empty), so a deployment
@@ -110,23 +85,29 @@ impl Handlers {
         if kinds.is_empty() {
             return Ok(self);
         }
-        if let Some(unknown) = kinds.iter().find(|kind| !self.by_kind.contains_key(*kind)) {
+        if let Some(unknown) = kinds
+            .iter()
+            .find(|kind| !self.by_kind.contains_key(kind.as_str()))
+        {
             return Err(format!(
                 "WORKER_KINDS names `{unknown}`, which this worker has no handler for (it has: {})",
                 self.kinds().join(", ")
             ));
         }
-        self.by_kind.retain(|kind, _| kinds.contains(kind));
+        self.by_kind
+            .retain(|kind, _| kinds.iter().any(|wanted| wanted == kind));
         Ok(self)
     }
 
     /// The handlers this service ships: the example domain's two kinds and
-    /// a no-op for benchmarks.
+    /// a no-op for benchmarks. A new kind is registered here
+    /// (docs/extending.md).
     pub fn standard(work_time: Duration) -> Self {
         let mut handlers = Self::default();
-        handlers.register(FULFIL_ORDER, fulfil_order::handler(work_time));
-        handlers.register(SEND_RECEIPT, send_receipt::handler());
-        handlers.register(NOOP, noop::handler());
+        handlers
+            .register(move |order, ctx| fulfil_order::fulfil(order, ctx, work_time))
+            .register(send_receipt::send)
+            .register(noop::acknowledge);
         handlers
     }
 }

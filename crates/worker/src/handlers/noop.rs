@@ -1,11 +1,9 @@
-//! A job that does nothing, so benchmarks measure the queue and the runner.
+//! The benchmark's job: nothing to do, so the runner completes it in a batch.
 
-use futures::FutureExt;
+use domain::Noop;
 
-use super::{Done, Handler};
+use super::{Done, JobContext, JobError};
 
-pub const NOOP: &str = "noop";
-
-pub fn handler() -> Handler {
-    std::sync::Arc::new(|_ctx| async { Ok(Done::Acknowledged) }.boxed())
+pub async fn acknowledge(_job: Noop, _ctx: JobContext) -> Result<Done, JobError> {
+    Ok(Done::Acknowledged)
 }

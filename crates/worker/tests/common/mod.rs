@@ -3,8 +3,8 @@
 
 use std::time::{Duration, Instant};
 
+use domain::FulfilOrder;
 use queue::NewJob;
-use serde_json::json;
 use sqlx::PgPool;
 use testkit::{ANY_PORT, Service, TestDb};
 use uuid::Uuid;
@@ -23,7 +23,7 @@ pub async fn orders(pool: &PgPool, count: usize, max_attempts: i32) -> Vec<Uuid>
     .unwrap();
     let jobs: Vec<NewJob> = ids
         .iter()
-        .map(|id| NewJob::new("fulfil_order", json!({"order_id": id})).max_attempts(max_attempts))
+        .map(|id| NewJob::new(&FulfilOrder { order_id: *id }).max_attempts(max_attempts))
         .collect();
     queue::enqueue_many(&mut tx, &jobs).await.unwrap();
     tx.commit().await.unwrap();

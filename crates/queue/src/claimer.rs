@@ -6,18 +6,18 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 
-use crate::job::{ClaimedJob, Fence, JobId};
+use crate::job::{ClaimedJob, Fence};
 
 /// Distinguishes the rescuer's advisory lock from any other in the database.
 const RESCUE_LOCK_KEY: i64 = 0x6a6f_6273_7265_7363; // "jobsresc"
 
-/// One process's view of the queue: who it is, which kinds of job it can
-/// run, and how long its leases last.
+/// The claim client: one worker process's side of the queue, with who it
+/// is, which kinds of job it can run, and how long its leases last.
 #[derive(Debug, Clone)]
-pub struct Leases {
+pub struct Claimer {
     pool: PgPool,
     worker_id: String,
-    lease: Duration,
+    lease_length: Duration,
     /// Only these kinds are claimed. During a rolling update, a job of a kind
     /// added by the new release must wait for a worker of that release: an
     /// old worker that claimed it could only fail it, and after
@@ -41,19 +41,19 @@ pub struct Rescued {
     pub discarded: u64,
 }
 
-impl Leases {
+impl Claimer {
     /// `kinds`: the job kinds this process has handlers for; it claims
     /// nothing else.
     pub fn new(
         pool: PgPool,
         worker_id: impl Into<String>,
-        lease: Duration,
+        lease_length: Duration,
         kinds: impl IntoIterator<Item = impl Into<String>>,
     ) -> Self {
         Self {
             pool,
             worker_id: worker_id.into(),
-            lease,
+            lease_length,
             kinds: kinds.into_iter().map(Into::into).collect(),
         }
     }
@@ -96,7 +96,7 @@ impl Leases {
         )
         .bind(i64::from(free_slots))
         .bind(&self.worker_id)
-        .bind(self.lease.as_secs_f64())
+        .bind(self.lease_length.as_secs_f64())
         .bind(&self.kinds)
         .fetch_all(&self.pool)
         .await
@@ -117,8 +117,8 @@ impl Leases {
         if held.is_empty() {
             return Ok(Renewal::default());
         }
-        let (ids, leases) = columns(held);
-        let renewed: HashSet<Fence> = sqlx::query_as::<_, (JobId, i64)>(
+        let (ids, claims) = columns(held);
+        let renewed: HashSet<Fence> = sqlx::query_as::<_, Fence>(
             "update jobs set lease_expires_at = now() + make_interval(secs => $3)
              where id = any(array(
                  select jobs.id from jobs
@@ -130,12 +130,11 @@ impl Leases {
              returning id, lease",
         )
         .bind(&ids)
-        .bind(&leases)
-        .bind(self.lease.as_secs_f64())
+        .bind(&claims)
+        .bind(self.lease_length.as_secs_f64())
         .fetch_all(&self.pool)
         .await?
         .into_iter()
-        .map(|(id, lease)| Fence { id, lease })
         .collect();
         let not_renewed: Vec<Fence> = held
             .iter()
@@ -145,19 +144,18 @@ impl Leases {
         let still_ours: HashSet<Fence> = if not_renewed.is_empty() {
             HashSet::new()
         } else {
-            let (ids, leases) = columns(&not_renewed);
-            sqlx::query_as::<_, (JobId, i64)>(
+            let (ids, claims) = columns(&not_renewed);
+            sqlx::query_as::<_, Fence>(
                 "select jobs.id, jobs.lease from jobs
                  join unnest($1::bigint[], $2::bigint[]) as fence(id, lease)
                    on jobs.id = fence.id and jobs.lease = fence.lease
                  where jobs.state = 'running'",
             )
             .bind(&ids)
-            .bind(&leases)
+            .bind(&claims)
             .fetch_all(&self.pool)
             .await?
             .into_iter()
-            .map(|(id, lease)| Fence { id, lease })
             .collect()
         };
         Ok(Renewal {
@@ -211,6 +209,6 @@ impl Leases {
 }
 
 /// Fences as the two arrays `unnest` turns back into rows.
-pub(crate) fn columns(fences: &[Fence]) -> (Vec<JobId>, Vec<i64>) {
-    fences.iter().map(|fence| (fence.id, fence.lease)).unzip()
+pub(crate) fn columns(fences: &[Fence]) -> (Vec<i64>, Vec<i64>) {
+    fences.iter().map(|fence| (fence.id.0, fence.claim)).unzip()
 }

@@ -1,0 +1,13 @@
+//! Jobs that exist to measure the queue, not to do anything.
+
+use queue::Job;
+use serde::{Deserialize, Serialize};
+
+/// Does nothing, so benchmarks and tests measure the queue and the runner.
+/// Its handler acknowledges it, and the runner completes it in a batch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Noop {}
+
+impl Job for Noop {
+    const KIND: &'static str = "noop";
+}

@@ -1,0 +1,55 @@
+//! Orders: created by the api, fulfilled and receipted by the worker.
+
+use queue::Job;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Fulfil an order, once in effect. Enqueued with the order, in the same
+/// transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FulfilOrder {
+    pub order_id: Uuid,
+}
+
+impl Job for FulfilOrder {
+    const KIND: &'static str = "fulfil_order";
+}
+
+/// Send an order's receipt, once in effect. Added a release after
+/// [`FulfilOrder`]: workers of the release before claim none of these, so
+/// they wait for this release's workers (docs/migrations.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendReceipt {
+    pub order_id: Uuid,
+}
+
+impl Job for SendReceipt {
+    const KIND: &'static str = "send_receipt";
+}
+
+/// `pg_notify(ORDER_STATUS_CHANNEL, order_id)` at the commit that changed
+/// an order's status; the api's event streams wake on it.
+pub const ORDER_STATUS_CHANNEL: &str = "order_status";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Jobs already queued were written by an older release: their shape is
+    /// a contract, not an implementation detail.
+    #[test]
+    fn payloads_keep_the_shape_queued_jobs_have() {
+        let order_id = Uuid::nil();
+        let queued = serde_json::json!({ "order_id": order_id });
+        assert_eq!(
+            serde_json::to_value(FulfilOrder { order_id }).unwrap(),
+            queued
+        );
+        assert_eq!(
+            serde_json::to_value(SendReceipt { order_id }).unwrap(),
+            queued
+        );
+        assert_eq!(FulfilOrder::KIND, "fulfil_order");
+        assert_eq!(SendReceipt::KIND, "send_receipt");
+    }
+}
