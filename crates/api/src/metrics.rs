@@ -50,7 +50,9 @@ struct ActiveRequests {
 
 impl HttpMetrics {
     /// Call after the telemetry is installed: instruments come from the
-    /// global meter provider as it is at this moment.
+    /// global meter provider as it is at this moment. Not `Default`, which
+    /// would hide that ordering.
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         let meter = telemetry::meter("api");
         let active = Arc::new(ActiveRequests::default());

@@ -139,6 +139,26 @@ async fn http1_drain_keeps_serving_through_the_delay_then_closes_and_waits() {
     );
     let forced = hook_counts(&report, "cancel", "http requests");
     assert_eq!(forced["requests_forced"], 0, "{report}");
+    // Everything main.rs registered is awaited in its phase, and stopped.
+    for (phase, hooks) in [
+        (
+            "stop_intake",
+            ["http listener", "order events listener"].as_slice(),
+        ),
+        ("drain", &["http requests"]),
+        ("cancel", &["http requests"]),
+        ("flush", &["telemetry"]),
+        ("close", &["ops server", "database pool"]),
+    ] {
+        assert_eq!(
+            testkit::report::hook_names(&report, phase),
+            hooks,
+            "{report}"
+        );
+        for hook in testkit::report::hooks(&report, phase) {
+            assert_eq!(hook["outcome"], "done", "{hook}");
+        }
+    }
 }
 
 fn get(addr: SocketAddr, path: &str) -> hyper::Request<String> {

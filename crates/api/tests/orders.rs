@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 
 use common::{error_of, order_body, start};
+use testkit::{ANY_PORT, Service};
 
 async fn count(pool: &PgPool, sql: &'static str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
@@ -169,16 +170,24 @@ async fn the_event_stream_follows_the_order_to_fulfilled_and_ends() {
     assert!(text.starts_with("event: status\ndata: "), "{text}");
     assert!(text.contains(r#""status":"pending""#), "{text}");
 
-    // What the worker's handler does when it fulfils an order.
+    // The real worker fulfils the order, and its handler's notification is
+    // what moves the stream on.
+    let Some(worker_bin) = testkit::workspace_binary("worker") else {
+        return;
+    };
+    let worker = Service::spawn(
+        &worker_bin,
+        &[
+            ("DATABASE_URL", api.db.url.clone()),
+            ("OPS_LISTEN_ADDR", ANY_PORT.to_owned()),
+            ("WORK_TIME", "0s".to_owned()),
+            ("WORKER_KINDS", "fulfil_order".to_owned()),
+        ],
+    );
+    worker
+        .wait_for_message("worker ready", Duration::from_secs(10))
+        .await;
     let fulfilled_at = Instant::now();
-    sqlx::query(
-        "with done as (update orders set status = 'fulfilled', fulfilled_at = now() where id = $1::uuid)
-         select pg_notify('order_status', $1)",
-    )
-    .bind(&id)
-    .execute(&api.db.pool)
-    .await
-    .unwrap();
     while let Some(chunk) = tokio::time::timeout(Duration::from_secs(5), body.next())
         .await
         .expect("the stream ends after the final event")

@@ -30,23 +30,15 @@ async fn start(hooks: &str, env: &[(&str, &str)]) -> Probe {
     }
 }
 
-fn phase<'r>(report: &'r Value, name: &str) -> &'r Value {
-    report["phases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["phase"] == name)
-        .unwrap_or_else(|| panic!("no {name} phase in {report}"))
-}
+use testkit::report::phase;
 
 /// The probe's own hook in a phase; every service also registers a
-/// `telemetry` flush hook, which these tests are not about.
+/// `telemetry` flush hook and an `ops server` close hook, which these tests
+/// are not about.
 fn probe_hook<'r>(report: &'r Value, phase_name: &str) -> &'r Value {
-    phase(report, phase_name)["hooks"]
-        .as_array()
-        .unwrap()
+    testkit::report::hooks(report, phase_name)
         .iter()
-        .find(|hook| hook["name"] != "telemetry")
+        .find(|hook| hook["name"] != "telemetry" && hook["name"] != "ops server")
         .unwrap_or_else(|| panic!("no probe hook in {phase_name}"))
 }
 

@@ -4,6 +4,7 @@
 mod db;
 pub mod otlp;
 mod process;
+pub mod report;
 mod settings_doc;
 
 pub use db::TestDb;

@@ -190,11 +190,7 @@ impl Service {
 
     /// The `shutdown report` event, with its `phases` field decoded.
     pub async fn report(&self, within: Duration) -> Value {
-        let mut report = self.wait_for_message("shutdown report", within).await;
-        let phases: Value =
-            serde_json::from_str(report["phases"].as_str().expect("phases is JSON text")).unwrap();
-        report["phases"] = phases;
-        report
+        crate::report::decode(self.wait_for_message("shutdown report", within).await)
     }
 
     /// Waits for the exit, and for every line the process wrote before it.

@@ -59,18 +59,7 @@ async fn wait_all_completed(db: &TestDb, jobs: i64) {
 }
 
 fn flush_hook(report: &Value) -> Value {
-    report["phases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["phase"] == "flush")
-        .unwrap()["hooks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|h| h["name"] == "telemetry")
-        .cloned()
-        .unwrap()
+    testkit::report::hook(report, "flush", "telemetry").clone()
 }
 
 #[tokio::test]

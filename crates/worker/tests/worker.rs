@@ -14,18 +14,9 @@ mod common;
 
 use common::{WORKER, count, orders, start, wait_until};
 
+/// The `jobs` hook of `phase`.
 fn hook<'r>(report: &'r Value, phase: &str) -> &'r Value {
-    report["phases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["phase"] == phase)
-        .unwrap()["hooks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|h| h["name"] == "jobs")
-        .unwrap()
+    testkit::report::hook(report, phase, "jobs")
 }
 
 /// Short budgets so the tests take seconds: drain = 6s − 2.5s − 1s cancel.
@@ -147,6 +138,26 @@ async fn sigterm_lets_jobs_shorter_than_the_drain_budget_finish() {
         .await,
         10
     );
+    // Every loop beside the jobs is awaited in its phase, and stopped.
+    for (phase, hooks) in [
+        (
+            "stop_intake",
+            ["claim loop", "rescuer", "sweeper"].as_slice(),
+        ),
+        ("drain", &["jobs"]),
+        ("cancel", &["jobs"]),
+        ("flush", &["heartbeat", "telemetry"]),
+        ("close", &["queue sampler", "ops server", "database pool"]),
+    ] {
+        assert_eq!(
+            testkit::report::hook_names(&report, phase),
+            hooks,
+            "{report}"
+        );
+        for hook in testkit::report::hooks(&report, phase) {
+            assert_eq!(hook["outcome"], "done", "{hook}");
+        }
+    }
 }
 
 #[tokio::test]

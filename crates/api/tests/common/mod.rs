@@ -69,21 +69,7 @@ pub fn hook_counts<'r>(report: &'r Value, phase: &str, name: &str) -> &'r Value 
     &hook(report, phase, name)["counts"]
 }
 
-/// The hook `name` in `phase` of a `shutdown report`: its outcome, counts…
-pub fn hook<'r>(report: &'r Value, phase: &str, name: &str) -> &'r Value {
-    let phase = report["phases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["phase"] == phase)
-        .unwrap_or_else(|| panic!("no {phase} phase in {report}"));
-    phase["hooks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|h| h["name"] == name)
-        .unwrap_or_else(|| panic!("no {name} hook in {phase}"))
-}
+pub use testkit::report::hook;
 
 /// Asserts the one error shape and returns its `error` object.
 pub async fn error_of(response: reqwest::Response, status: u16, code: &str) -> Value {

@@ -111,3 +111,30 @@ impl Handlers {
         handlers
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use domain::{FulfilOrder, Noop, SendReceipt};
+
+    use super::*;
+
+    #[test]
+    fn the_kinds_claimed_are_the_registered_types_kinds() {
+        let handlers = Handlers::standard(Duration::ZERO);
+        assert_eq!(
+            handlers.kinds(),
+            [FulfilOrder::KIND, Noop::KIND, SendReceipt::KIND]
+        );
+        let only = handlers.only_if(&[Noop::KIND.to_owned()]).unwrap();
+        assert_eq!(only.kinds(), [Noop::KIND]);
+    }
+
+    #[test]
+    #[should_panic(expected = "two handlers for job kind `noop`")]
+    fn a_second_handler_for_a_kind_is_refused_at_start_up() {
+        let mut handlers = Handlers::standard(Duration::ZERO);
+        handlers.register(noop::acknowledge);
+    }
+}
