@@ -49,6 +49,37 @@ pub struct Args {
     #[arg(long, env = "API_CONCURRENCY_LIMIT", value_name = "API_CONCURRENCY_LIMIT", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub api_concurrency_limit: u64,
 
+    /// Connections open at once. Past it a new connection is closed as soon
+    /// as it is accepted (and counted in `api.connections.closed_early`), so
+    /// idle sockets cannot use up the process's file descriptors.
+    #[arg(long, env = "API_MAX_CONNECTIONS", value_name = "API_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub api_max_connections: u64,
+
+    /// How long a connection may take to send a complete request head, from
+    /// when it opens or its last response ends: the guard against silent
+    /// and slowloris connections, and the keep-alive idle timeout. Longer
+    /// than clients' own idle timeouts (90 s for reqwest and Go), so the
+    /// client is the side that closes an idle connection.
+    #[arg(long, env = "API_HEADER_READ_TIMEOUT", value_name = "API_HEADER_READ_TIMEOUT", default_value = "120s", value_parser = parse_timeout)]
+    pub api_header_read_timeout: Duration,
+
+    /// How often an HTTP/2 connection is pinged; one not answered within the
+    /// same time is closed, so a client that vanished frees its connection.
+    #[arg(long, env = "API_HTTP2_PING_INTERVAL", value_name = "API_HTTP2_PING_INTERVAL", default_value = "20s", value_parser = parse_timeout)]
+    pub api_http2_ping_interval: Duration,
+
+    /// Event streams open at once. Past it `GET /v1/orders/{id}/events`
+    /// gets 503 with Retry-After: a stream holds its connection for minutes,
+    /// and the request concurrency limit stops counting it once it started.
+    #[arg(long, env = "API_MAX_EVENT_STREAMS", value_name = "API_MAX_EVENT_STREAMS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub api_max_event_streams: u64,
+
+    /// The longest an event stream stays open. Then it ends with a `retry:`
+    /// hint and the client reconnects, so streams spread over new replicas
+    /// and a stream on an order that never changes does not live forever.
+    #[arg(long, env = "API_EVENT_STREAM_LIFETIME", value_name = "API_EVENT_STREAM_LIFETIME", default_value = "10m", value_parser = parse_timeout)]
+    pub api_event_stream_lifetime: Duration,
+
     /// Adds `/test/slow`, which the drain tests need as a request that is
     /// still running when the signal arrives. Never set it in production.
     #[arg(long, env = "API_TEST_ROUTES", hide = true, value_parser = clap::builder::BoolishValueParser::new())]
@@ -85,5 +116,20 @@ impl Args {
 
     pub fn concurrency_limit(&self) -> usize {
         usize::try_from(self.api_concurrency_limit).unwrap_or(usize::MAX)
+    }
+
+    pub fn connection_limits(&self) -> crate::http::ConnectionLimits {
+        crate::http::ConnectionLimits {
+            max_connections: usize::try_from(self.api_max_connections).unwrap_or(usize::MAX),
+            header_read_timeout: self.api_header_read_timeout,
+            http2_ping_interval: self.api_http2_ping_interval,
+        }
+    }
+
+    pub fn event_stream_limits(&self) -> crate::routes::events::StreamLimits {
+        crate::routes::events::StreamLimits {
+            max_streams: usize::try_from(self.api_max_event_streams).unwrap_or(usize::MAX),
+            lifetime: self.api_event_stream_lifetime,
+        }
     }
 }

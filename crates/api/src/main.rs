@@ -20,6 +20,7 @@ use api::config::{Args, Command};
 use api::db::OrderEvents;
 use api::http::Server;
 use api::metrics::HttpMetrics;
+use api::routes::events::EventStreams;
 use api::{AppState, Limits, RequestTracker, Shared};
 use service::hooks;
 use service::ops::{self, OpsState};
@@ -85,6 +86,7 @@ async fn main() -> ExitCode {
         events,
         stop_intake,
         requests: requests.clone(),
+        streams: EventStreams::new(args.event_stream_limits()),
         test_routes: args.api_test_routes,
     });
     let limits = Limits {
@@ -94,7 +96,7 @@ async fn main() -> ExitCode {
     };
     let app = api::app(state, limits);
     let listen_addr = listener.local_addr().unwrap_or(args.listen_addr);
-    let server = Server::spawn(listener, app, &handle, requests);
+    let server = Server::spawn(listener, app, &handle, requests, args.connection_limits());
     handle.readiness().mark_started();
     tracing::info!(%listen_addr, ops_addr = %ops.addr, "api ready");
 

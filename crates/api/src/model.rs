@@ -1,5 +1,9 @@
 //! The example domain: an order of items for a customer, fulfilled later by
-//! the worker's `fulfil_order` job.
+//! the worker's `FulfilOrder` job.
+//!
+//! Every rule `validate` enforces is also in the schema (`min_length`,
+//! `pattern`, `min_items`…), so the OpenAPI document states what the api
+//! accepts and a client generated from it cannot send what it refuses.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -18,18 +22,19 @@ const MAX_TEXT: usize = 64;
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateOrder {
-    /// 1 to 64 characters.
-    #[schema(example = "c-42")]
+    /// 1 to 64 characters, not all blank.
+    #[schema(example = "c-42", min_length = 1, max_length = 64, pattern = r"\S")]
     pub customer_id: String,
     /// 1 to 100 items.
+    #[schema(min_items = 1, max_items = 100)]
     pub items: Vec<Item>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Item {
-    /// 1 to 64 characters.
-    #[schema(example = "sku-1")]
+    /// 1 to 64 characters, not all blank.
+    #[schema(example = "sku-1", min_length = 1, max_length = 64, pattern = r"\S")]
     pub sku: String,
     /// 1 to 1000.
     #[schema(example = 2, minimum = 1, maximum = 1000)]

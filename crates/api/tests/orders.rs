@@ -11,6 +11,8 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 
 use common::{error_of, order_body, start};
+use domain::FulfilOrder;
+use queue::Job;
 use testkit::{ANY_PORT, Service};
 
 async fn count(pool: &PgPool, sql: &'static str) -> i64 {
@@ -37,12 +39,12 @@ async fn a_post_creates_the_order_and_its_job_together() {
         format!("/v1/orders/{}", order["id"].as_str().unwrap())
     );
 
-    let payload: Value = sqlx::query_scalar(
-        "select payload from jobs where kind = 'fulfil_order' and state = 'available'",
-    )
-    .fetch_one(&api.db.pool)
-    .await
-    .unwrap();
+    let payload: Value =
+        sqlx::query_scalar("select payload from jobs where kind = $1 and state = 'available'")
+            .bind(FulfilOrder::KIND)
+            .fetch_one(&api.db.pool)
+            .await
+            .unwrap();
     assert_eq!(payload, json!({"order_id": order["id"]}));
 
     let fetched: Value = client
@@ -181,7 +183,7 @@ async fn the_event_stream_follows_the_order_to_fulfilled_and_ends() {
             ("DATABASE_URL", api.db.url.clone()),
             ("OPS_LISTEN_ADDR", ANY_PORT.to_owned()),
             ("WORK_TIME", "0s".to_owned()),
-            ("WORKER_KINDS", "fulfil_order".to_owned()),
+            ("WORKER_KINDS", FulfilOrder::KIND.to_owned()),
         ],
     );
     worker

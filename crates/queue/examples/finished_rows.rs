@@ -87,9 +87,10 @@ async fn main() {
 
     sqlx::query(
         "insert into jobs (kind, state, attempt, finished_at)
-         select 'noop', 'completed', 1, now() - interval '1 hour' from generate_series(1, $1)",
+         select $2, 'completed', 1, now() - interval '1 hour' from generate_series(1, $1)",
     )
     .bind(finished)
+    .bind(Noop::KIND)
     .execute(&db.pool)
     .await
     .unwrap();

@@ -1,19 +1,23 @@
 //! Ending an attempt. Every statement here is fenced: it changes the row only
-//! if the lease is still the one presented, so a stale worker gets `false`
-//! (or [`FailOutcome::Lost`]) and changes nothing.
+//! if the job's claim is still the one presented, so a stale worker gets
+//! `None`, `false` or [`FailOutcome::Lost`] and changes nothing.
 
 use std::time::Duration;
 
-use sqlx::PgExecutor;
-
-use sqlx::{PgConnection, Postgres, Transaction};
+use sqlx::{PgConnection, PgExecutor, Postgres, Transaction};
 
 use crate::job::Fence;
 
 /// Proof that one attempt completed its job: the fenced completion, and the
 /// transaction that wrote the attempt's effect with it, committed. Only
 /// [`complete`] makes one, so a handler cannot say "completed by me"
-/// without having done it.
+/// without having done it:
+///
+/// ```compile_fail
+/// # fn forge(fence: queue::Fence) -> queue::Completed {
+/// queue::Completed { fence }
+/// # }
+/// ```
 #[derive(Debug, PartialEq, Eq)]
 #[must_use = "a handler returns its proof of completion to the runner"]
 pub struct Completed {
@@ -32,8 +36,12 @@ impl Completed {
 /// If the fence is stale (the lease was lost and the job maybe claimed
 /// again), the transaction rolls back, the effect never happened, and the
 /// answer is `None`.
+///
+/// `'static`: a transaction of its own from the pool. A savepoint inside
+/// someone else's transaction (`outer.begin()`) would "commit" here and
+/// still roll back with the outer one, and the proof would be a lie.
 pub async fn complete(
-    mut tx: Transaction<'_, Postgres>,
+    mut tx: Transaction<'static, Postgres>,
     fence: Fence,
 ) -> Result<Option<Completed>, sqlx::Error> {
     if !mark_completed(&mut tx, fence).await? {
@@ -65,9 +73,9 @@ async fn mark_completed(conn: &mut PgConnection, fence: Fence) -> Result<bool, s
 /// batches that share rows lock them alike; an update straight from
 /// `unnest` locks them in whatever order its plan meets them, and two
 /// batches over the same jobs deadlocked that way. The heartbeat never
-/// waits for a lock at all (see [`crate::Leases::heartbeat`]). The locked
+/// waits for a lock at all (see [`crate::Claimer::heartbeat`]). The locked
 /// ids come back as an array, found again through the primary key, which
-/// keeps the cached plan cheap (see [`crate::Leases::claim`]).
+/// keeps the cached plan cheap (see [`crate::Claimer::claim`]).
 pub async fn complete_many<'c>(
     executor: impl PgExecutor<'c>,
     fences: &[Fence],

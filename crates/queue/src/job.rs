@@ -92,10 +92,6 @@ impl NewJob {
         }
     }
 
-    pub fn kind(&self) -> &'static str {
-        self.kind
-    }
-
     /// At most one job per key: a second enqueue with the same key is a
     /// no-op.
     pub fn unique_key(mut self, key: impl Into<String>) -> Self {

@@ -2,8 +2,9 @@
 //! and underway converge on, with three things done better than the first
 //! two of them:
 //!
-//! * **Fenced completion.** Every claim bumps a `lease` counter, and every
-//!   completion, failure and release presents the lease it claimed with. A
+//! * **Fenced completion.** Every claim bumps the job's claim counter (the
+//!   `lease` column), and every completion, failure and release presents
+//!   its [`Fence`], the job and the claim it holds. A
 //!   worker whose lease expired and was handed to someone else can never
 //!   overwrite the newer attempt.
 //! * **Rescue after seconds.** Leases are short (30 s by default) and renewed

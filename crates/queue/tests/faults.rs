@@ -2,24 +2,17 @@
 //! the backoff at the edge of its arithmetic, payloads no retry can mend, and
 //! retention. Against a real PostgreSQL.
 
+mod common;
+
 use std::time::Duration;
 
 use queue::{Backoff, Claimer, FailOutcome, Fence, Job, NewJob, Retention, Swept};
 use sqlx::PgPool;
 use testkit::TestDb;
 
+use common::K;
+
 const LEASE: Duration = Duration::from_secs(30);
-
-/// The tests' job kind: a number to tell jobs apart.
-#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
-struct K {
-    #[serde(default)]
-    n: i64,
-}
-
-impl Job for K {
-    const KIND: &'static str = "k";
-}
 
 async fn enqueue_many(pool: &PgPool, count: usize) {
     let jobs: Vec<NewJob> = (0..count).map(|_| NewJob::new(&K::default())).collect();

@@ -1,5 +1,7 @@
 //! The queue's statements against a real PostgreSQL.
 
+mod common;
+
 use std::time::Duration;
 
 use queue::{Backoff, Claimer, FailOutcome, Fence, Job, JobId, NewJob};
@@ -7,18 +9,9 @@ use serde_json::json;
 use sqlx::PgPool;
 use testkit::TestDb;
 
+use common::K;
+
 const LEASE: Duration = Duration::from_secs(30);
-
-/// The tests' job kind: a number to tell jobs apart.
-#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
-struct K {
-    #[serde(default)]
-    n: i64,
-}
-
-impl Job for K {
-    const KIND: &'static str = "k";
-}
 
 async fn enqueue(pool: &PgPool, job: NewJob) -> JobId {
     let mut tx = pool.begin().await.unwrap();
@@ -313,4 +306,38 @@ async fn stats_count_jobs_by_state_and_age_the_oldest_available() {
         stats.oldest_available_age_secs < 5.0,
         "the 90s-old job was claimed first: {stats:?}"
     );
+}
+
+/// A payload type whose `Serialize` fails, as a hand-written one can.
+#[derive(Debug, serde::Deserialize)]
+struct Unserializable {}
+
+impl serde::Serialize for Unserializable {
+    fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+        Err(serde::ser::Error::custom("this payload cannot be written"))
+    }
+}
+
+impl Job for Unserializable {
+    const KIND: &'static str = "unserializable";
+}
+
+#[tokio::test]
+async fn a_payload_that_cannot_be_serialized_fails_the_enqueue_and_writes_nothing() {
+    let db = TestDb::new().await;
+    let mut tx = db.pool.begin().await.unwrap();
+    let jobs = [NewJob::new(&K::default()), NewJob::new(&Unserializable {})];
+    let error = queue::enqueue_many(&mut tx, &jobs).await.unwrap_err();
+    assert!(matches!(error, sqlx::Error::Encode(_)), "{error:?}");
+    let message = error.to_string();
+    assert!(
+        message.contains("unserializable") && message.contains("cannot be written"),
+        "{message}"
+    );
+    tx.commit().await.unwrap();
+    let jobs: i64 = sqlx::query_scalar("select count(*) from jobs")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(jobs, 0, "the good job was not written either");
 }

@@ -171,12 +171,17 @@ fn parse_database_url(url: &str) -> Result<PgConnectOptions, String> {
 /// Parses the command line and environment, printing a one-line error and
 /// exiting 2 on bad input. clap's own rendering spans several lines, which
 /// log collectors split into unrelated events.
+///
+/// Secrets never reach the line (see [`crate::secrets`]): clap quotes the
+/// value it could not parse, and a password is part of `DATABASE_URL`.
 pub fn parse_args_or_exit<T: Parser>() -> T {
+    crate::secrets::redact_panics();
     match T::try_parse() {
         Ok(args) => args,
         Err(error) if !error.use_stderr() => error.exit(),
         Err(error) => {
-            eprintln!("{}", one_line(&error.render().to_string()));
+            let line = one_line(&error.render().to_string());
+            eprintln!("{}", crate::secrets::redact(&line));
             std::process::exit(crate::exit::BAD_CONFIG);
         }
     }

@@ -24,13 +24,15 @@ pub fn database_at_start(error: sqlx::Error) -> ExitCode {
     if !crate::db::is_unavailable(&error) {
         bad_config(format!("DATABASE_URL: {error}"));
     }
+    let error = crate::secrets::redact(&error.to_string());
     tracing::error!(%error, "cannot reach what DATABASE_URL names; exiting {DEPENDENCY_UNAVAILABLE}");
     ExitCode::from(DEPENDENCY_UNAVAILABLE)
 }
 
-/// Prints one line and exits 2, before anything is served.
+/// Prints one line, secrets redacted, and exits 2, before anything is
+/// served.
 pub fn bad_config(error: impl Display) -> ! {
-    eprintln!("error: {error}");
+    eprintln!("error: {}", crate::secrets::redact(&error.to_string()));
     std::process::exit(BAD_CONFIG)
 }
 

@@ -8,6 +8,7 @@ pub mod exit;
 pub mod hooks;
 pub mod ops;
 pub mod schema;
+pub mod secrets;
 pub mod shutdown_metrics;
 
 pub use args::{DatabaseArgs, LogArgs, ShutdownArgs, ShutdownMode, parse_args_or_exit};

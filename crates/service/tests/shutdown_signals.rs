@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 use serde_json::Value;
+use testkit::report::phase;
 use testkit::{ANY_PORT, Service, bound_addr, free_addr};
 
 const PROBE: &str = env!("CARGO_BIN_EXE_shutdown-probe");
@@ -29,8 +30,6 @@ async fn start(hooks: &str, env: &[(&str, &str)]) -> Probe {
         service,
     }
 }
-
-use testkit::report::phase;
 
 /// The probe's own hook in a phase; every service also registers a
 /// `telemetry` flush hook and an `ops server` close hook, which these tests

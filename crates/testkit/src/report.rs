@@ -42,6 +42,18 @@ pub fn hooks<'r>(report: &'r Value, phase_name: &str) -> &'r [Value] {
         .map_or(&[], Vec::as_slice)
 }
 
+/// Asserts that each phase has exactly these hooks, in this order, and that
+/// every one of them is `done`: what a binary registered was awaited, and
+/// stopped.
+pub fn assert_hooks_done(report: &Value, expected: &[(&str, &[&str])]) {
+    for (phase_name, names) in expected {
+        assert_eq!(hook_names(report, phase_name), *names, "{report}");
+        for hook in hooks(report, phase_name) {
+            assert_eq!(hook["outcome"], "done", "{phase_name}: {hook}");
+        }
+    }
+}
+
 /// The names of `phase`'s hooks, in the order they were registered.
 pub fn hook_names(report: &Value, phase_name: &str) -> Vec<String> {
     hooks(report, phase_name)

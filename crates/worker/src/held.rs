@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 pub struct Held {
     inner: Arc<Mutex<BTreeMap<Fence, Lease>>>,
     /// `QUEUE_LEASE`: how long a claim or a renewal keeps a job ours.
-    lease: Duration,
+    lease_length: Duration,
 }
 
 #[derive(Debug)]
@@ -31,16 +31,16 @@ struct Lease {
 }
 
 impl Held {
-    pub fn new(lease: Duration) -> Self {
+    pub fn new(lease_length: Duration) -> Self {
         Self {
             inner: Arc::default(),
-            lease,
+            lease_length,
         }
     }
 
     /// Records a claim whose statement was sent at `claim_sent`.
     pub fn insert(&self, fence: Fence, cancel: CancellationToken, claim_sent: Instant) {
-        let ours_until = claim_sent + self.lease;
+        let ours_until = claim_sent + self.lease_length;
         self.lock().insert(fence, Lease { cancel, ours_until });
     }
 
@@ -59,7 +59,7 @@ impl Held {
         let mut held = self.lock();
         for fence in fences {
             if let Some(lease) = held.get_mut(fence) {
-                lease.ours_until = lease.ours_until.max(sent + self.lease);
+                lease.ours_until = lease.ours_until.max(sent + self.lease_length);
             }
         }
     }

@@ -7,8 +7,8 @@ mod common;
 
 use std::time::Duration;
 
-use domain::{Noop, SendReceipt};
-use queue::NewJob;
+use domain::{FulfilOrder, Noop, SendReceipt};
+use queue::{Job, NewJob};
 use testkit::{TestDb, bound_addr};
 
 use common::{WORKER, start, wait_until};
@@ -23,7 +23,7 @@ async fn a_kind_a_worker_does_not_run_waits_untouched_until_one_that_does_runs_i
     tx.commit().await.unwrap();
 
     // As an old release would: it has no `noop` to run.
-    let old = start(&db, &[("WORKER_KINDS", "fulfil_order")]).await;
+    let old = start(&db, &[("WORKER_KINDS", FulfilOrder::KIND)]).await;
     // Seven poll intervals (200 ms) and a notification come and go.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let row: (String, i32, i64) = sqlx::query_as("select state, attempt, lease from jobs")
@@ -53,11 +53,11 @@ async fn a_kind_a_worker_does_not_run_waits_untouched_until_one_that_does_runs_i
         })
     };
     assert!(
-        has("queue_kind_available{", "noop", "1"),
+        has("queue_kind_available{", Noop::KIND, "1"),
         "the waiting job is visible:\n{metrics}"
     );
-    assert!(has("worker_kinds{", "fulfil_order", "1"), "{metrics}");
-    assert!(!has("worker_kinds{", "noop", "1"), "{metrics}");
+    assert!(has("worker_kinds{", FulfilOrder::KIND, "1"), "{metrics}");
+    assert!(!has("worker_kinds{", Noop::KIND, "1"), "{metrics}");
 
     // A worker that runs `noop` comes up and runs it, once.
     let _new = start(&db, &[]).await;

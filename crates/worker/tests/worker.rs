@@ -139,25 +139,16 @@ async fn sigterm_lets_jobs_shorter_than_the_drain_budget_finish() {
         10
     );
     // Every loop beside the jobs is awaited in its phase, and stopped.
-    for (phase, hooks) in [
-        (
-            "stop_intake",
-            ["claim loop", "rescuer", "sweeper"].as_slice(),
-        ),
-        ("drain", &["jobs"]),
-        ("cancel", &["jobs"]),
-        ("flush", &["heartbeat", "telemetry"]),
-        ("close", &["queue sampler", "ops server", "database pool"]),
-    ] {
-        assert_eq!(
-            testkit::report::hook_names(&report, phase),
-            hooks,
-            "{report}"
-        );
-        for hook in testkit::report::hooks(&report, phase) {
-            assert_eq!(hook["outcome"], "done", "{hook}");
-        }
-    }
+    testkit::report::assert_hooks_done(
+        &report,
+        &[
+            ("stop_intake", &["claim loop", "rescuer", "sweeper"]),
+            ("drain", &["jobs"]),
+            ("cancel", &["jobs"]),
+            ("flush", &["heartbeat", "telemetry"]),
+            ("close", &["queue sampler", "ops server", "database pool"]),
+        ],
+    );
 }
 
 #[tokio::test]

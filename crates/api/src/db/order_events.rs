@@ -1,12 +1,14 @@
 //! Order status changes, heard once per process and fanned out to every
 //! event stream.
 //!
-//! The worker's `fulfil_order` handler sends `pg_notify('order_status',
-//! order_id)` in the transaction that fulfils the order. One LISTEN
+//! The worker's `FulfilOrder` handler sends
+//! `pg_notify(ORDER_STATUS_CHANNEL, order_id)` in the transaction that
+//! fulfils the order. One LISTEN
 //! connection per process (not per stream) keeps a thousand open streams
-//! from taking a thousand database connections. A notification is only a
-//! hint: streams also poll, so a notification lost while the listener
-//! reconnects costs latency, never the final event.
+//! from taking a thousand database connections, and the streams do not
+//! poll: they read their order when told it may have changed. A
+//! notification sent while the listener reconnects is lost, so a reconnect
+//! tells every stream to read its order once ([`Change::Resync`]).
 
 use std::time::Duration;
 
@@ -18,12 +20,24 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-/// Enough for bursts; a stream that falls behind re-reads its order anyway.
+/// Enough for bursts; a stream that falls behind reads its order anyway.
 const BUFFER: usize = 1024;
+
+/// Between attempts to get the listener's connection back.
+const RECONNECT_AFTER: Duration = Duration::from_millis(500);
+
+/// What the streams are told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// This order's status may have changed.
+    Order(Uuid),
+    /// The listener reconnected: any order may have changed meanwhile.
+    Resync,
+}
 
 #[derive(Debug, Clone)]
 pub struct OrderEvents {
-    changed: broadcast::Sender<Uuid>,
+    changed: broadcast::Sender<Change>,
 }
 
 impl OrderEvents {
@@ -33,23 +47,29 @@ impl OrderEvents {
         pool: &PgPool,
         stop: CancellationToken,
     ) -> Result<(Self, JoinHandle<()>), sqlx::Error> {
-        let mut listener = PgListener::connect_with(pool).await?;
-        listener.listen(ORDER_STATUS_CHANNEL).await?;
+        let listener = connect(pool).await?;
         let (changed, _) = broadcast::channel(BUFFER);
-        let task = tokio::spawn(relay(listener, changed.clone(), stop));
+        let task = tokio::spawn(relay(pool.clone(), listener, changed.clone(), stop));
         Ok((Self { changed }, task))
     }
 
     /// Subscribe before reading the order's current state, so that a change
     /// committed in between is not missed.
-    pub fn subscribe(&self) -> broadcast::Receiver<Uuid> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Change> {
         self.changed.subscribe()
     }
 }
 
+async fn connect(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen(ORDER_STATUS_CHANNEL).await?;
+    Ok(listener)
+}
+
 async fn relay(
+    pool: PgPool,
     mut listener: PgListener,
-    changed: broadcast::Sender<Uuid>,
+    changed: broadcast::Sender<Change>,
     stop: CancellationToken,
 ) {
     loop {
@@ -61,18 +81,35 @@ async fn relay(
             Ok(Some(notification)) => {
                 if let Ok(id) = notification.payload().parse::<Uuid>() {
                     // No subscribers is fine: nobody is watching that order.
-                    let _ = changed.send(id);
+                    let _ = changed.send(Change::Order(id));
                 }
             }
-            // Reconnected: anything sent meanwhile is lost; the streams' polls
-            // cover it.
-            Ok(None) => tracing::warn!("order events listener reconnected"),
+            // The connection was lost, and sqlx has connected and listened
+            // again before saying so (`eager_reconnect`, its default).
+            // Whatever was notified in the gap is lost: every stream catches
+            // up now, not before, or a read could miss a change committed
+            // before the new connection listened.
+            Ok(None) => {
+                tracing::warn!("order events listener reconnected; streams catch up");
+                let _ = changed.send(Change::Resync);
+            }
+            // Reconnecting failed: try again with a listener of our own, and
+            // catch up once it listens.
             Err(error) => {
-                tracing::warn!(%error, "order events listener failed, retrying");
-                tokio::select! {
-                    () = stop.cancelled() => break,
-                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
-                }
+                tracing::warn!(%error, "order events listener failed; reconnecting");
+                listener = loop {
+                    tokio::select! {
+                        () = stop.cancelled() => return,
+                        () = tokio::time::sleep(RECONNECT_AFTER) => {}
+                    }
+                    match connect(&pool).await {
+                        Ok(listener) => break listener,
+                        Err(error) => {
+                            tracing::warn!(%error, "order events listener cannot reconnect; retrying")
+                        }
+                    }
+                };
+                let _ = changed.send(Change::Resync);
             }
         }
     }

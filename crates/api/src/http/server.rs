@@ -15,6 +15,13 @@
 //! * **drain**: wait for the connections to finish.
 //! * **cancel**: drop whatever is left, and count it.
 //!
+//! Before any of that, each connection is bounded (`connections`): at most
+//! `API_MAX_CONNECTIONS` are open, one that sends no complete request head
+//! within `API_HEADER_READ_TIMEOUT` is closed (hyper's own header timer
+//! starts only once the protocol is known, so a silent connection would
+//! otherwise wait in detection forever), and an HTTP/2 connection that
+//! stops answering pings is closed.
+//!
 //! Idle HTTP/1.1 connections are closed at the end of the delay, not at the
 //! signal. HTTP/1.1 cannot tell a client "no more requests" except by
 //! closing, and a close that crosses a request already on the wire fails
@@ -40,23 +47,14 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use shutdown::{Counts, Phase, ShutdownHandle};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
+use super::connections::{ClosedEarly, ConnectionLimits, ConnectionSlots};
 use super::requests::RequestTracker;
-
-/// How long a connection may wait for the next request head: hyper's header
-/// read timeout also times an idle keep-alive connection, so this one number
-/// is both the slowloris guard and the keep-alive idle timeout.
-///
-/// Longer than the idle timeouts of common clients and load balancers
-/// (reqwest and Go 90 s, AWS ALB 60 s), because the side that closes an idle
-/// connection first must be the client: a server-side close can cross a
-/// request already on the wire, and that request fails. hyper's default of
-/// 30 s made exactly that race an everyday event for 90 s clients.
-const KEEP_ALIVE_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The running server, as the shutdown hooks see it.
 #[derive(Debug)]
@@ -86,13 +84,15 @@ where
     }
 }
 
-/// The tokens each connection watches.
+/// The tokens each connection watches, and its bounds.
 #[derive(Debug, Clone)]
 struct Signals {
     announce: CancellationToken,
     stop_intake: CancellationToken,
     force: CancellationToken,
     cancel_counts: Counts,
+    slots: ConnectionSlots,
+    header_read_timeout: Duration,
 }
 
 impl Server {
@@ -101,19 +101,34 @@ impl Server {
         app: Router,
         shutdown: &ShutdownHandle,
         requests: Arc<RequestTracker>,
+        limits: ConnectionLimits,
     ) -> Self {
         let signals = Signals {
             announce: shutdown.phase_started(Phase::Announce),
             stop_intake: shutdown.phase_started(Phase::StopIntake),
             force: CancellationToken::new(),
             cancel_counts: requests.cancel_counts.clone(),
+            slots: ConnectionSlots::new(limits.max_connections),
+            header_read_timeout: limits.header_read_timeout,
         };
         let connections = TaskTracker::new();
         let mut builder = auto::Builder::new(TrackedExecutor(connections.clone()));
+        // hyper's header timer also times an idle keep-alive connection, so
+        // API_HEADER_READ_TIMEOUT is both the slowloris guard and the
+        // keep-alive idle timeout. Its default is longer than common
+        // clients' idle timeouts, because the side that closes an idle
+        // connection first must be the client: a server-side close can cross
+        // a request already on the wire, and hyper's own 30 s made that race
+        // an everyday event for 90 s clients.
         builder
             .http1()
             .timer(TokioTimer::new())
-            .header_read_timeout(KEEP_ALIVE_IDLE_TIMEOUT);
+            .header_read_timeout(limits.header_read_timeout);
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .keep_alive_interval(limits.http2_ping_interval)
+            .keep_alive_timeout(limits.http2_ping_interval);
         let accept_loop = tokio::spawn(accept(
             listener,
             app,
@@ -157,12 +172,20 @@ async fn accept(
         };
         match accepted {
             Ok((stream, peer)) => {
+                // At the limit the connection is closed at once: the client
+                // sees it and can go elsewhere, where a connection left in
+                // the backlog would only hang.
+                let Some(slot) = signals.slots.take() else {
+                    tracing::debug!(%peer, "at API_MAX_CONNECTIONS; connection closed");
+                    continue;
+                };
                 connections.spawn(serve(
                     stream,
                     peer,
                     app.clone(),
                     builder.clone(),
                     signals.clone(),
+                    slot,
                 ));
             }
             Err(error) => {
@@ -183,22 +206,34 @@ async fn serve(
     app: Router,
     builder: auto::Builder<TrackedExecutor>,
     signals: Signals,
+    _slot: OwnedSemaphorePermit,
 ) {
     let _ = stream.set_nodelay(true);
     // Set once the connection is known to speak HTTP/2. Until a connection
     // has started a request, a graceful shutdown would cancel the protocol
     // detection and drop a client that connected during the delay.
     let http2 = CancellationToken::new();
+    // Set by the first complete request head.
+    let started = CancellationToken::new();
     let service = {
-        let http2 = http2.clone();
+        let (http2, started) = (http2.clone(), started.clone());
         // Checked on every request; the token's own check takes a lock.
         let seen = AtomicBool::new(false);
         hyper::service::service_fn(move |request: Request<Incoming>| {
-            if !seen.swap(true, Ordering::Relaxed) && request.version() == Version::HTTP_2 {
-                http2.cancel();
+            if !seen.swap(true, Ordering::Relaxed) {
+                started.cancel();
+                if request.version() == Version::HTTP_2 {
+                    http2.cancel();
+                }
             }
             app.clone().oneshot(request.map(axum::body::Body::new))
         })
+    };
+    let silent_too_long = async {
+        tokio::select! {
+            () = tokio::time::sleep(signals.header_read_timeout) => {}
+            () = started.cancelled() => std::future::pending().await,
+        }
     };
     let connection = builder.serve_connection(TokioIo::new(stream), service);
     tokio::pin!(connection);
@@ -221,6 +256,11 @@ async fn serve(
             }
         }
         () = signals.force.cancelled() => return forced(&signals, peer),
+        () = silent_too_long => {
+            signals.slots.closed(ClosedEarly::Silent);
+            tracing::debug!(%peer, "no request head within API_HEADER_READ_TIMEOUT; connection closed");
+            return;
+        }
     };
     if let Err(error) = result {
         tracing::debug!(%peer, %error, "connection ended with an error");

@@ -1,33 +1,91 @@
 //! `GET /v1/orders/{id}/events`: the order's status as server-sent events.
 //!
 //! The stream sends the current status at once, then each change; it ends
-//! after the final status (`fulfilled`). When the drain begins it sends a
-//! `retry:` hint and ends, so that an open stream never holds the shutdown
-//! up (axum's own graceful shutdown waits on such streams forever) and the
-//! client reconnects, through the load balancer, to a replica that stays.
+//! after the final status (`fulfilled`). It also ends, with a `retry:` hint
+//! so the client reconnects, when the drain begins (an open stream must not
+//! hold the shutdown up; axum's own graceful shutdown waits on such streams
+//! forever) and when it reaches `API_EVENT_STREAM_LIFETIME`, so that
+//! streams move to new replicas and none lives forever.
+//!
+//! A stream reads the database only when told its order may have changed:
+//! by the process's one LISTEN (`db::order_events`), or by that listener's
+//! reconnect, after which every stream reads its order once to catch up on
+//! what the gap may have swallowed. It never polls.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
 use sqlx::PgPool;
-use tokio::sync::broadcast;
-use tokio::time::{Interval, MissedTickBehavior};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::AppState;
+use crate::db::order_events::Change;
 use crate::db::orders;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::OrderId;
 use crate::model::{Order, OrderStatus};
 
-/// Re-read the order this often even without a notification.
-const POLL_INTERVAL: Duration = Duration::from_secs(2);
-/// How soon a client cut off by the drain should reconnect.
+/// How soon a client whose stream was ended should reconnect.
 const RECONNECT_AFTER: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone, Copy)]
+pub struct StreamLimits {
+    /// `API_MAX_EVENT_STREAMS`.
+    pub max_streams: usize,
+    /// `API_EVENT_STREAM_LIFETIME`.
+    pub lifetime: Duration,
+}
+
+/// The open streams' slots: a stream holds one until it ends.
+#[derive(Debug, Clone)]
+pub struct EventStreams {
+    slots: Arc<Semaphore>,
+    lifetime: Duration,
+}
+
+impl EventStreams {
+    pub fn new(limits: StreamLimits) -> Self {
+        Self {
+            slots: Arc::new(Semaphore::new(limits.max_streams)),
+            lifetime: limits.lifetime,
+        }
+    }
+
+    fn open(&self) -> Result<OwnedSemaphorePermit, ApiError> {
+        self.slots.clone().try_acquire_owned().map_err(|_| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too_many_streams",
+                "API_MAX_EVENT_STREAMS event streams are open, retry shortly",
+            )
+        })
+    }
+}
+
+/// One server-sent event of the stream, as the OpenAPI document describes
+/// it: the fields of the event, not a type the code builds.
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)] // a schema only
+pub struct OrderEvent {
+    /// `status`, on every event that carries the order.
+    #[schema(pattern = "^status$")]
+    event: Option<String>,
+    /// The order (the `Order` schema) as JSON text.
+    #[schema(content_media_type = "application/json")]
+    data: Option<String>,
+    /// Milliseconds to wait before reconnecting: only on the stream's last
+    /// event, when it ends early (shutdown, `API_EVENT_STREAM_LIFETIME`).
+    #[schema(minimum = 0)]
+    retry: Option<u64>,
+}
 
 /// Status changes of one order, as `status` events whose data is the order.
 #[utoipa::path(
@@ -37,33 +95,39 @@ const RECONNECT_AFTER: Duration = Duration::from_secs(1);
     params(("id" = uuid::Uuid, Path, description = "The order's id")),
     responses(
         (status = 200, content_type = "text/event-stream",
-         description = "`event: status` with the order as JSON data, first the current status, then \
-                        each change; the stream ends after `fulfilled`. During a shutdown it ends \
-                        early with a `retry:` hint: reconnect.",
-         body = String),
+         description = "Server-sent events. `event: status` with the order as JSON in `data`: first \
+                        the current status, then each change. The stream ends after `fulfilled`. \
+                        It also ends early, with only a `retry:` field and a comment, during a \
+                        shutdown and at API_EVENT_STREAM_LIFETIME: reconnect then. Lines starting \
+                        with `:` are keep-alive comments.",
+         body = OrderEvent),
         (status = 400, description = "The id is not a UUID", body = ErrorBody),
         (status = 404, description = "No such order", body = ErrorBody),
+        (status = 503, description = "API_MAX_EVENT_STREAMS streams are open, or the database is \
+                                      unavailable; see Retry-After", body = ErrorBody),
     )
 )]
 pub async fn order_events(
     State(state): State<AppState>,
     OrderId(id): OrderId,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let slot = state.streams.open()?;
+    // Subscribed before the first read, so a change committed in between
+    // is not missed.
     let changes = state.events.subscribe();
     let order = orders::find(&state.pool, id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no order {id}")))?;
-    let mut poll = tokio::time::interval(POLL_INTERVAL);
-    poll.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let watch = Watch {
         id,
         pool: state.pool.clone(),
         changes,
-        poll,
         stop_intake: state.stop_intake.clone(),
+        ends_at: Instant::now() + state.streams.lifetime,
         first: Some(order),
         last: OrderStatus::Pending,
         done: false,
+        _slot: slot,
     };
     let stream = futures::stream::unfold(watch, Watch::next);
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
@@ -72,12 +136,13 @@ pub async fn order_events(
 struct Watch {
     id: Uuid,
     pool: PgPool,
-    changes: broadcast::Receiver<Uuid>,
-    poll: Interval,
+    changes: broadcast::Receiver<Change>,
     stop_intake: CancellationToken,
+    ends_at: Instant,
     first: Option<Order>,
     last: OrderStatus,
     done: bool,
+    _slot: OwnedSemaphorePermit,
 }
 
 impl Watch {
@@ -92,20 +157,18 @@ impl Watch {
             tokio::select! {
                 biased;
                 () = self.stop_intake.cancelled() => {
-                    self.done = true;
-                    let hint = Event::default()
-                        .retry(RECONNECT_AFTER)
-                        .comment("server draining, reconnect");
-                    return Some((Ok(hint), self));
+                    return Some((Ok(self.reconnect("server draining, reconnect")), self));
                 }
-                // Ours, or missed some (lagged): re-read either way. The
-                // channel never closes: its sender lives in the app state.
-                changed = self.changes.recv() => {
-                    if matches!(changed, Ok(id) if id != self.id) {
-                        continue;
-                    }
+                () = tokio::time::sleep_until(self.ends_at) => {
+                    return Some((Ok(self.reconnect("stream lifetime reached, reconnect")), self));
                 }
-                _ = self.poll.tick() => {}
+                changed = self.changes.recv() => match changed {
+                    Ok(Change::Order(id)) if id != self.id => continue,
+                    // Ours; or the listener reconnected, or this stream
+                    // fell behind, and a change may have been missed. The
+                    // channel never closes: its sender lives in the state.
+                    Ok(_) | Err(_) => {}
+                },
             }
             match orders::find(&self.pool, self.id).await {
                 Ok(Some(order)) if order.status != self.last => {
@@ -123,5 +186,11 @@ impl Watch {
         Event::default()
             .event("status")
             .data(serde_json::to_string(order).unwrap_or_default())
+    }
+
+    /// The last event: only a `retry:` hint and why.
+    fn reconnect(&mut self, why: &str) -> Event {
+        self.done = true;
+        Event::default().retry(RECONNECT_AFTER).comment(why)
     }
 }

@@ -34,6 +34,8 @@ pub struct Shared {
     /// Every request in flight, for the drain; the middleware stack
     /// updates it.
     pub requests: Arc<RequestTracker>,
+    /// The open event streams, bounded by `API_MAX_EVENT_STREAMS`.
+    pub streams: events::EventStreams,
     /// Serve the undocumented drain-test routes (`API_TEST_ROUTES`).
     pub test_routes: bool,
 }

@@ -7,9 +7,8 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use utoipa::OpenApi;
 
-use crate::error::{ErrorBody, ErrorDetail};
-use crate::model::{CreateOrder, Item, Order, OrderStatus};
-
+/// The document but for its paths and schemas, which `routes!` adds with
+/// each route (the schemas its operations name come with it).
 #[derive(Debug, OpenApi)]
 #[openapi(
     info(
@@ -18,13 +17,12 @@ use crate::model::{CreateOrder, Item, Order, OrderStatus};
                        route, has the `ErrorBody` shape; unknown routes get 404 and known routes \
                        405 for other methods, in that shape too."
     ),
-    components(schemas(CreateOrder, Item, Order, OrderStatus, ErrorBody, ErrorDetail, super::ServiceInfo)),
     tags((name = "orders", description = "The example domain"))
 )]
 pub struct ApiDoc;
 
-/// The document's paths come from the routes; this is the rest of it.
-/// Rendered once: the document is the same for the life of the process.
+/// The whole document as served, rendered once: it is the same for the
+/// life of the process.
 #[derive(Debug, Clone)]
 pub struct Document(Bytes);
 

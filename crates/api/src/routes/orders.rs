@@ -22,6 +22,7 @@ const MAX_KEY_LEN: usize = 255;
     tag = "orders",
     params(
         ("Idempotency-Key" = Option<String>, Header,
+         min_length = 1, max_length = 255, pattern = "^[!-~]+$",
          description = "1 to 255 visible ASCII characters. Repeating a request with the same key \
                         returns the same order and creates nothing; reusing the key for a \
                         different request is refused with 422."),

@@ -9,6 +9,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use testkit::{ANY_PORT, Service, TestDb, bound_addr};
 
+pub use testkit::report::hook;
+
 pub const API: &str = env!("CARGO_BIN_EXE_api");
 
 /// A valid order.
@@ -68,8 +70,6 @@ pub async fn start_on(db: TestDb, env: &[(&str, &str)]) -> Api {
 pub fn hook_counts<'r>(report: &'r Value, phase: &str, name: &str) -> &'r Value {
     &hook(report, phase, name)["counts"]
 }
-
-pub use testkit::report::hook;
 
 /// Asserts the one error shape and returns its `error` object.
 pub async fn error_of(response: reqwest::Response, status: u16, code: &str) -> Value {

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use api::db::OrderEvents;
 use api::metrics::HttpMetrics;
+use api::routes::events::{EventStreams, StreamLimits};
 use api::{AppState, Limits, RequestTracker, Shared};
 use axum::Router;
 use axum::body::Body;
@@ -17,8 +18,8 @@ use testkit::TestDb;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
-/// The limits `api` starts with unless configured otherwise, with a small
-/// body limit so tests can exceed it cheaply.
+/// Limits for in-process tests: a small body limit, so tests exceed it
+/// cheaply, and room for every request a test sends at once.
 pub const LIMITS: Limits = Limits {
     request_timeout: Duration::from_secs(10),
     body_limit: 1024,
@@ -55,6 +56,10 @@ pub async fn app() -> App {
         events,
         stop_intake: stop.clone(),
         requests: RequestTracker::new(shutdown.handle(), HttpMetrics::new()),
+        streams: EventStreams::new(StreamLimits {
+            max_streams: 16,
+            lifetime: Duration::from_secs(60),
+        }),
         test_routes: true,
     });
     App {

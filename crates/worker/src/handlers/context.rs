@@ -24,7 +24,7 @@ impl JobContext {
     /// effect, and commits: the effect happens once, with the completion,
     /// or not at all. [`JobError::LeaseLost`] when the job is no longer
     /// ours; the transaction has been rolled back then.
-    pub async fn complete(&self, tx: Transaction<'_, Postgres>) -> Result<Done, JobError> {
+    pub async fn complete(&self, tx: Transaction<'static, Postgres>) -> Result<Done, JobError> {
         match queue::complete(tx, self.fence()).await? {
             Some(completed) => Ok(Done::Completed(completed)),
             None => Err(JobError::LeaseLost),

@@ -52,10 +52,15 @@ impl Handlers {
     {
         let handler = Arc::new(handler);
         let erased: Handler = Arc::new(move |ctx: JobContext| {
-            let payload = ctx.job.decode::<J>();
             let handler = handler.clone();
+            // Decoded inside the future, which the runner polls under
+            // `catch_unwind`: a `Deserialize` that panics fails the job
+            // like any other panic.
             async move {
-                let payload = payload.map_err(|error| JobError::Undecodable(error.to_string()))?;
+                let payload = ctx
+                    .job
+                    .decode::<J>()
+                    .map_err(|error| JobError::Undecodable(error.to_string()))?;
                 handler(payload, ctx).await
             }
             .boxed()
