@@ -63,18 +63,12 @@ async fn main() -> ExitCode {
         pool: Some(pool.clone()),
         metrics: Arc::new(move || otel.prometheus_text()),
     };
-    let ops = match ops::serve(
+    let ops = ops::serve_or_exit(
         args.ops_listen_addr,
         ops_state,
         handle.phase_started(Phase::Close),
     )
-    .await
-    {
-        Ok(ops) => ops,
-        Err(error) => {
-            service::exit::bad_config(format!("OPS_LISTEN_ADDR {}: {error}", args.ops_listen_addr))
-        }
-    };
+    .await;
 
     let stop_intake = handle.phase_started(Phase::StopIntake);
     let (events, events_listener) = match OrderEvents::listen(&pool, stop_intake.clone()).await {

@@ -230,15 +230,7 @@ async fn an_open_event_stream_ends_with_a_retry_hint_and_does_not_hold_the_exit(
     let mut api = start(&[("SHUTDOWN_DRAIN_DELAY", "500ms")]).await;
     let client = reqwest::Client::new();
     let order = api.create_order(&client).await;
-    let events = client
-        .get(format!(
-            "{}/v1/orders/{}/events",
-            api.base,
-            order["id"].as_str().unwrap()
-        ))
-        .send()
-        .await
-        .unwrap();
+    let events = api.open_events(&client, &order).await;
     let mut body = events.bytes_stream();
     let mut text = String::new();
     while !text.contains("\n\n") {

@@ -7,21 +7,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use serde_json::Value;
 
-use common::{Api, error_of, start};
-
-async fn open(api: &Api, client: &reqwest::Client, order: &Value) -> reqwest::Response {
-    client
-        .get(format!(
-            "{}/v1/orders/{}/events",
-            api.base,
-            order["id"].as_str().unwrap()
-        ))
-        .send()
-        .await
-        .unwrap()
-}
+use common::{error_of, start};
 
 /// Reads a stream until it ends; everything it sent, and how long it took.
 /// `None` if it was still open after `within`.
@@ -44,9 +31,9 @@ async fn past_api_max_event_streams_a_stream_gets_503_with_retry_after() {
     let client = reqwest::Client::new();
     let order = api.create_order(&client).await;
 
-    let first = open(&api, &client, &order).await;
+    let first = api.open_events(&client, &order).await;
     assert_eq!(first.status(), 200);
-    let refused = open(&api, &client, &order).await;
+    let refused = api.open_events(&client, &order).await;
     assert_eq!(refused.headers()["retry-after"], "1");
     error_of(refused, 503, "too_many_streams").await;
 
@@ -54,7 +41,7 @@ async fn past_api_max_event_streams_a_stream_gets_503_with_retry_after() {
     drop(first);
     let deadline = Instant::now() + Duration::from_secs(3);
     loop {
-        let next = open(&api, &client, &order).await;
+        let next = api.open_events(&client, &order).await;
         if next.status() == 200 {
             break;
         }
@@ -68,7 +55,7 @@ async fn a_stream_ends_with_a_retry_hint_at_its_lifetime() {
     let api = start(&[("API_EVENT_STREAM_LIFETIME", "1s")]).await;
     let client = reqwest::Client::new();
     let order = api.create_order(&client).await;
-    let stream = open(&api, &client, &order).await;
+    let stream = api.open_events(&client, &order).await;
     let (text, after) = read_to_end(stream, Duration::from_secs(5))
         .await
         .expect("the stream ends at its lifetime");
@@ -89,7 +76,7 @@ async fn streams_do_not_poll_and_catch_up_when_the_listener_reconnects() {
     let client = reqwest::Client::new();
     let order = api.create_order(&client).await;
     let id = order["id"].as_str().unwrap().to_owned();
-    let stream = open(&api, &client, &order).await;
+    let stream = api.open_events(&client, &order).await;
     let mut body = stream.bytes_stream();
     let mut text = String::new();
     while !text.contains("\n\n") {

@@ -157,12 +157,7 @@ async fn the_event_stream_follows_the_order_to_fulfilled_and_ends() {
     let api = start(&[]).await;
     let client = reqwest::Client::new();
     let order = api.create_order(&client).await;
-    let id = order["id"].as_str().unwrap().to_owned();
-    let response = client
-        .get(format!("{}/v1/orders/{id}/events", api.base))
-        .send()
-        .await
-        .unwrap();
+    let response = api.open_events(&client, &order).await;
     assert_eq!(response.headers()["content-type"], "text/event-stream");
     let mut body = response.bytes_stream();
     let mut text = String::new();

@@ -106,6 +106,19 @@ impl OpsServer {
     }
 }
 
+/// [`serve`], or exit 2 naming `OPS_LISTEN_ADDR` if the port cannot be
+/// bound: before anything is served, like any bad setting.
+pub async fn serve_or_exit(
+    addr: SocketAddr,
+    state: OpsState,
+    stop: CancellationToken,
+) -> OpsServer {
+    match serve(addr, state, stop).await {
+        Ok(ops) => ops,
+        Err(error) => crate::exit::bad_config(format!("OPS_LISTEN_ADDR {addr}: {error}")),
+    }
+}
+
 /// Binds the ops port and serves it until `stop` (the close phase's start,
 /// so the last scrape sees the drain and the flush).
 pub async fn serve(

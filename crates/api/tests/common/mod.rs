@@ -155,4 +155,14 @@ impl Api {
         assert_eq!(response.status(), 201);
         response.json().await.unwrap()
     }
+
+    /// Opens `order`'s event stream.
+    pub async fn open_events(&self, client: &reqwest::Client, order: &Value) -> reqwest::Response {
+        let id = order["id"].as_str().unwrap();
+        client
+            .get(format!("{}/v1/orders/{id}/events", self.base))
+            .send()
+            .await
+            .unwrap()
+    }
 }

@@ -99,16 +99,12 @@ async fn main() -> ExitCode {
         pool: None,
         metrics: Arc::new(String::new),
     };
-    let ops = match ops::serve(
+    let ops = ops::serve_or_exit(
         args.ops_listen_addr,
         ops_state,
         handle.phase_started(Phase::Close),
     )
-    .await
-    {
-        Ok(ops) => ops,
-        Err(error) => service::exit::bad_config(format!("OPS_LISTEN_ADDR: {error}")),
-    };
+    .await;
     for (phase, name, behaviour) in args.probe_hooks.0 {
         shutdown.on(phase, name, move |ctx| behave(behaviour, ctx));
     }
