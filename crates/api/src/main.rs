@@ -14,7 +14,6 @@
 //!    answers probes and scrapes until then.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use api::config::{Args, Command};
 use api::db::OrderEvents;
@@ -57,12 +56,7 @@ async fn main() -> ExitCode {
         }
     };
     let requests = RequestTracker::new(handle.clone(), HttpMetrics::new());
-    let otel = telemetry.otel.clone();
-    let ops_state = OpsState {
-        readiness: handle.readiness().clone(),
-        pool: Some(pool.clone()),
-        metrics: Arc::new(move || otel.prometheus_text()),
-    };
+    let ops_state = OpsState::new(handle.readiness(), Some(&pool), &telemetry);
     let ops = ops::serve_or_exit(
         args.ops_listen_addr,
         ops_state,

@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use shutdown::{HookError, Readiness};
 use sqlx::PgPool;
+use telemetry::Telemetry;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -26,6 +27,19 @@ pub struct OpsState {
     /// Checked by `/readyz`; `None` for a process without a database.
     pub pool: Option<PgPool>,
     pub metrics: MetricsText,
+}
+
+impl OpsState {
+    /// What a service's ops port serves: its readiness, its pool (`None`
+    /// without a database), and its telemetry's Prometheus text.
+    pub fn new(readiness: &Readiness, pool: Option<&PgPool>, telemetry: &Telemetry) -> Self {
+        let otel = telemetry.otel.clone();
+        Self {
+            readiness: readiness.clone(),
+            pool: pool.cloned(),
+            metrics: Arc::new(move || otel.prometheus_text()),
+        }
+    }
 }
 
 impl std::fmt::Debug for OpsState {

@@ -58,12 +58,7 @@ async fn main() -> ExitCode {
         Err(error) => return service::exit::database_at_start(error),
     };
 
-    let otel = telemetry.otel.clone();
-    let ops_state = OpsState {
-        readiness: handle.readiness().clone(),
-        pool: Some(pool.clone()),
-        metrics: Arc::new(move || otel.prometheus_text()),
-    };
+    let ops_state = OpsState::new(handle.readiness(), Some(&pool), &telemetry);
     let ops = ops::serve_or_exit(
         args.ops_listen_addr,
         ops_state,

@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use queue::NewJob;
-use testkit::{TestDb, bound_addr};
+use testkit::TestDb;
 
 use common::{count, orders, start, wait_until};
 
@@ -125,15 +125,7 @@ async fn a_payload_that_cannot_be_decoded_is_discarded_at_once_and_counted() {
         last_error.starts_with("payload cannot be decoded") && last_error.contains("order_id"),
         "{last_error}"
     );
-    let ready = worker
-        .wait_for_message("worker ready", Duration::from_secs(1))
-        .await;
-    let metrics = reqwest::get(format!("http://{}/metrics", bound_addr(&ready, "ops_addr")))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = common::metrics(&worker).await;
     assert!(
         metrics
             .lines()

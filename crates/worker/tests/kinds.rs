@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use domain::{FulfilOrder, Noop, SendReceipt};
 use queue::{Job, NewJob};
-use testkit::{TestDb, bound_addr};
+use testkit::TestDb;
 
 use common::{WORKER, start, wait_until};
 
@@ -36,15 +36,7 @@ async fn a_kind_a_worker_does_not_run_waits_untouched_until_one_that_does_runs_i
         "untouched, no attempt used"
     );
 
-    let ready = old
-        .wait_for_message("worker ready", Duration::from_secs(1))
-        .await;
-    let metrics = reqwest::get(format!("http://{}/metrics", bound_addr(&ready, "ops_addr")))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = common::metrics(&old).await;
     let has = |prefix: &str, kind: &str, value: &str| {
         metrics.lines().any(|line| {
             line.starts_with(prefix)

@@ -7,7 +7,6 @@
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
@@ -94,11 +93,7 @@ async fn main() -> ExitCode {
     service::shutdown_metrics::record(&mut shutdown);
     let handle = shutdown.handle();
 
-    let ops_state = OpsState {
-        readiness: handle.readiness().clone(),
-        pool: None,
-        metrics: Arc::new(String::new),
-    };
+    let ops_state = OpsState::new(handle.readiness(), None, &telemetry);
     let ops = ops::serve_or_exit(
         args.ops_listen_addr,
         ops_state,

@@ -55,3 +55,19 @@ pub async fn wait_until(pool: &PgPool, what: &str, within: Duration, sql: &'stat
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The worker's `/metrics` text, from the ops port its ready event names.
+pub async fn metrics(worker: &Service) -> String {
+    let ready = worker
+        .wait_for_message("worker ready", Duration::from_secs(1))
+        .await;
+    reqwest::get(format!(
+        "http://{}/metrics",
+        testkit::bound_addr(&ready, "ops_addr")
+    ))
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap()
+}
