@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use sqlx::PgPool;
+use sqlx::{PgExecutor, PgPool};
 
 use crate::job::{ClaimedJob, Fence};
 
@@ -65,40 +65,35 @@ impl Claimer {
     /// Claims up to `free_slots` runnable jobs of this process's kinds in
     /// one statement. Claim only what can start now: a job claimed into a
     /// local buffer is a job nobody else can run while its lease ticks.
-    ///
-    /// The claim index orders by priority and run time; the kind is a filter
-    /// on it, so jobs of unknown kinds at the head of the queue are stepped
-    /// over (a rollout's worth of them), never taken.
-    ///
-    /// The chosen ids come back as an array that the update finds through
-    /// the primary key, a plan that stays right when it is cached (see
-    /// [`crate::SESSION_SETTINGS`]). Joined to the update instead
-    /// (`update … from next`), the cached plan was a hash join over a scan
-    /// of the whole table.
     pub async fn claim(&self, free_slots: u32) -> Result<Vec<ClaimedJob>, sqlx::Error> {
+        self.claim_on(&self.pool, free_slots).await
+    }
+
+    /// [`Claimer::claim`] on a connection of the caller's: a test reads
+    /// what the claim cost from the same transaction.
+    ///
+    /// The statement is the database's `queue_claim` function
+    /// (`migrations/20261203000002_queue_claim.sql`), whose plan walks each
+    /// kind's index in claim order whatever the statistics said when it was
+    /// made: a backlog, however it formed, costs a claim only the rows it
+    /// takes, and jobs of kinds this process does not run cost it nothing.
+    pub async fn claim_on<'c>(
+        &self,
+        executor: impl PgExecutor<'c>,
+        free_slots: u32,
+    ) -> Result<Vec<ClaimedJob>, sqlx::Error> {
         if free_slots == 0 {
             return Ok(Vec::new());
         }
         sqlx::query_as(
-            "update jobs set state = 'running',
-                             attempt = attempt + 1,
-                             lease = lease + 1,
-                             locked_by = $2,
-                             lease_expires_at = now() + make_interval(secs => $3)
-             where id = any(array(
-                 select id from jobs
-                 where state = 'available' and run_at <= now() and kind = any($4)
-                 order by priority, run_at, id
-                 limit $1
-                 for update skip locked
-             ))
-             returning id, lease, kind, payload, attempt, max_attempts, trace_context",
+            "select id, lease, kind, payload, attempt, max_attempts, trace_context
+             from queue_claim($1, $2, $3, $4)",
         )
         .bind(i64::from(free_slots))
         .bind(&self.worker_id)
         .bind(self.lease_length.as_secs_f64())
         .bind(&self.kinds)
-        .fetch_all(&self.pool)
+        .fetch_all(executor)
         .await
     }
 

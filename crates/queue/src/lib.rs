@@ -25,10 +25,12 @@
 ///
 /// Every multi-row statement here picks its rows in a subquery and updates
 /// them by `id = any(array(…))`, a plan that is right whatever the batch
-/// size. Left to itself, PostgreSQL planned most claims afresh (its generic
-/// plan guesses `limit $1` at a tenth of the table), and with the kind
-/// filter that cost a fifth of the throughput; on the cached generic plan
-/// the queue runs faster than before the filter (docs/benchmarks.md).
+/// size. Left to itself, PostgreSQL planned most statements afresh (its
+/// generic plan guesses `limit $1` at a tenth of the table); on the cached
+/// generic plan the queue runs faster (docs/benchmarks.md). A cached plan
+/// is made from the statistics of its moment, so the claim, whose right
+/// plan depends most on the backlog, does not rely on it: it runs in the
+/// database function `queue_claim`, whose own settings leave one plan.
 pub const SESSION_SETTINGS: &[(&str, &str)] = &[("plan_cache_mode", "force_generic_plan")];
 
 mod claimer;
@@ -45,4 +47,4 @@ pub use finish::{
 };
 pub use job::{ClaimedJob, Fence, Job, JobId, NewJob};
 pub use retention::{Retention, Swept, sweep};
-pub use stats::{QueueStats, stats};
+pub use stats::{KindBacklog, QueueStats, stats};

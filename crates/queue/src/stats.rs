@@ -5,6 +5,11 @@
 //! indexes (their size is the backlog), and the finished states are read
 //! from the planner's estimate of their retention indexes, which autovacuum
 //! and ANALYZE keep current, instead of being counted row by row.
+//!
+//! Waiting is told per kind. A kind that no running worker claims (retired,
+//! left out of `WORKER_KINDS`, or added by a release still rolling out)
+//! waits on purpose; one age over all kinds would then say "workers are
+//! stuck" for ever while every kind they run is served.
 
 use std::collections::BTreeMap;
 
@@ -15,36 +20,43 @@ pub struct QueueStats {
     /// Jobs per state, every state present: `available` and `running` exact,
     /// `completed` and `discarded` estimated (0 before the first ANALYZE).
     pub depth: BTreeMap<String, i64>,
-    /// Seconds the oldest runnable job has waited; 0 when none waits.
-    pub oldest_available_age_secs: f64,
-    /// Runnable jobs per kind. A kind that stays here while no worker knows
-    /// it is a job waiting for a release that has not rolled out.
-    pub available_by_kind: BTreeMap<String, i64>,
+    /// Runnable jobs per kind, for every kind that has any, whether or not
+    /// some worker runs it.
+    pub runnable_by_kind: BTreeMap<String, KindBacklog>,
+}
+
+/// One kind's runnable jobs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Deserialize)]
+pub struct KindBacklog {
+    /// How many are runnable now.
+    pub jobs: i64,
+    /// Seconds the oldest of them has waited since it became runnable.
+    pub oldest_age_secs: f64,
 }
 
 /// One round trip; cheap enough to sample every few seconds.
 pub async fn stats<'c>(executor: impl PgExecutor<'c>) -> Result<QueueStats, sqlx::Error> {
-    #[allow(clippy::type_complexity)]
-    let (available, running, oldest, completed, discarded, by_kind): (
+    let (available, running, completed, discarded, by_kind): (
         i64,
         i64,
-        Option<f64>,
         i64,
         i64,
-        sqlx::types::Json<BTreeMap<String, i64>>,
+        sqlx::types::Json<BTreeMap<String, KindBacklog>>,
     ) = sqlx::query_as(
         "select
                  (select count(*) from jobs where state = 'available'),
                  (select count(*) from jobs where state = 'running'),
-                 (select extract(epoch from now() - min(run_at))::float8
-                  from jobs where state = 'available' and run_at <= now()),
                  (select greatest(reltuples, 0)::bigint from pg_class
                   where oid = 'jobs_completed_idx'::regclass),
                  (select greatest(reltuples, 0)::bigint from pg_class
                   where oid = 'jobs_discarded_idx'::regclass),
-                 (select coalesce(jsonb_object_agg(kind, jobs), '{}')
-                  from (select kind, count(*) as jobs from jobs
-                        where state = 'available' and run_at <= now() group by kind) as kinds)",
+                 (select coalesce(jsonb_object_agg(kind, jsonb_build_object(
+                              'jobs', jobs, 'oldest_age_secs', greatest(oldest_age_secs, 0))), '{}')
+                  from (select kind, count(*) as jobs,
+                               extract(epoch from now() - min(run_at))::float8 as oldest_age_secs
+                        from jobs
+                        where state = 'available' and run_at <= now()
+                        group by kind) as kinds)",
     )
     .fetch_one(executor)
     .await?;
@@ -59,7 +71,6 @@ pub async fn stats<'c>(executor: impl PgExecutor<'c>) -> Result<QueueStats, sqlx
     .collect();
     Ok(QueueStats {
         depth,
-        oldest_available_age_secs: oldest.unwrap_or(0.0).max(0.0),
-        available_by_kind: by_kind.0,
+        runnable_by_kind: by_kind.0,
     })
 }

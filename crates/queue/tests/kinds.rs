@@ -66,3 +66,42 @@ async fn a_claim_takes_only_known_kinds_and_leaves_the_rest_untouched() {
             .all(|job| job.kind == "new" && job.attempt == 1)
     );
 }
+
+#[tokio::test]
+async fn a_claim_over_several_kinds_takes_the_queue_in_one_order_priority_then_age() {
+    let db = TestDb::new().await;
+    // Each kind is walked on its own; the merge must still give the order
+    // of the whole queue, not one kind's jobs before the other's.
+    let jobs = [
+        NewJob::new(&Old {}).priority(3),
+        NewJob::new(&New {}).priority(1),
+        NewJob::new(&Old {}).priority(1),
+        NewJob::new(&New {}).priority(2),
+        NewJob::new(&Old {}).priority(-1),
+    ];
+    let mut conn = db.pool.acquire().await.unwrap();
+    queue::enqueue_many(&mut conn, &jobs).await.unwrap();
+    drop(conn);
+    let claimer = Claimer::new(db.pool.clone(), "w", LEASE, [Old::KIND, New::KIND]);
+    let claimed = claimer.claim(4).await.unwrap();
+    let mut taken: Vec<(i64, String)> = claimed
+        .iter()
+        .map(|job| (job.fence.id.0, job.kind.clone()))
+        .collect();
+    taken.sort();
+    let ids: Vec<i64> = sqlx::query_scalar("select id from jobs order by id")
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+    // All but the priority-3 job, the first enqueued.
+    let expected: Vec<(i64, String)> = [
+        (ids[1], "new"),
+        (ids[2], "old"),
+        (ids[3], "new"),
+        (ids[4], "old"),
+    ]
+    .into_iter()
+    .map(|(id, kind)| (id, kind.to_owned()))
+    .collect();
+    assert_eq!(taken, expected);
+}

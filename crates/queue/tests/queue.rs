@@ -287,11 +287,17 @@ async fn a_heartbeat_renews_held_leases_in_one_statement() {
 }
 
 #[tokio::test]
-async fn stats_count_jobs_by_state_and_age_the_oldest_available() {
+async fn stats_count_jobs_by_state_and_age_the_oldest_runnable_of_each_kind() {
     let db = TestDb::new().await;
     enqueue(&db.pool, NewJob::new(&K::default())).await;
     enqueue(&db.pool, NewJob::new(&K::default())).await;
+    enqueue(&db.pool, NewJob::new(&Unclaimed {})).await;
     sqlx::query("update jobs set run_at = now() - interval '90 seconds' where id = (select min(id) from jobs)")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    sqlx::query("update jobs set run_at = now() - interval '600 seconds' where kind = $1")
+        .bind(Unclaimed::KIND)
         .execute(&db.pool)
         .await
         .unwrap();
@@ -300,12 +306,28 @@ async fn stats_count_jobs_by_state_and_age_the_oldest_available() {
         .await
         .unwrap();
     let stats = queue::stats(&db.pool).await.unwrap();
-    assert_eq!(stats.depth.get("available"), Some(&1));
+    assert_eq!(stats.depth.get("available"), Some(&2));
     assert_eq!(stats.depth.get("running"), Some(&1));
+    let k = stats.runnable_by_kind[K::KIND];
+    assert_eq!(k.jobs, 1, "{stats:?}");
     assert!(
-        stats.oldest_available_age_secs < 5.0,
+        k.oldest_age_secs < 5.0,
         "the 90s-old job was claimed first: {stats:?}"
     );
+    let unclaimed = stats.runnable_by_kind[Unclaimed::KIND];
+    assert_eq!(unclaimed.jobs, 1, "{stats:?}");
+    assert!(
+        (600.0..700.0).contains(&unclaimed.oldest_age_secs),
+        "a kind nobody claims keeps its own age: {stats:?}"
+    );
+}
+
+/// A kind no claimer in these tests runs.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Unclaimed {}
+
+impl Job for Unclaimed {
+    const KIND: &'static str = "unclaimed";
 }
 
 /// A payload type whose `Serialize` fails, as a hand-written one can.

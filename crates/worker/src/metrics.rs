@@ -1,6 +1,7 @@
 //! The worker's instruments: jobs claimed, running, rescued, how they end
 //! and how long they take, and the
-//! queue as a whole (depth by state, age of the oldest runnable job),
+//! queue as a whole (depth by state, runnable jobs and the oldest one's age
+//! by kind),
 //! sampled on an interval because an observable gauge cannot query
 //! PostgreSQL from inside its callback.
 
@@ -23,8 +24,16 @@ const JOB_DURATION_BOUNDS: [f64; 18] = [
     120.0, 300.0,
 ];
 
+/// Seconds: a healthy claim takes a fraction of a millisecond; one that
+/// reads the backlog takes tens of them, and a stuck one hits the call bound.
+const CLAIM_DURATION_BOUNDS: [f64; 15] = [
+    0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0,
+];
+
 #[derive(Debug, Clone)]
 pub struct JobMetrics {
+    claim_duration: Histogram<f64>,
     claimed: Counter<u64>,
     in_flight: UpDownCounter<i64>,
     ended: Counter<u64>,
@@ -38,6 +47,12 @@ impl JobMetrics {
     pub fn new() -> Self {
         let meter = telemetry::meter("worker");
         Self {
+            claim_duration: meter
+                .f64_histogram("queue.claim.duration")
+                .with_unit("s")
+                .with_description("Time one claim statement takes, answered or not")
+                .with_boundaries(CLAIM_DURATION_BOUNDS.to_vec())
+                .build(),
             claimed: meter
                 .u64_counter("queue.jobs.claimed")
                 .with_description("Jobs claimed by this worker")
@@ -71,6 +86,10 @@ impl JobMetrics {
                 .with_boundaries(JOB_DURATION_BOUNDS.to_vec())
                 .build(),
         }
+    }
+
+    pub fn claimed_in(&self, elapsed: Duration) {
+        self.claim_duration.record(elapsed.as_secs_f64(), &[]);
     }
 
     pub fn started(&self) {
@@ -132,14 +151,21 @@ pub async fn sample_queue(
             }
         })
         .build();
+    // Per kind: a kind no worker runs waits on purpose, and must not make
+    // the kinds that are served look stuck (deploy/prometheus/alerts.yml).
     let age = latest.clone();
     let _age = meter
         .f64_observable_gauge("queue.oldest_available.age")
         .with_unit("s")
-        .with_description("How long the oldest runnable job has waited")
+        .with_description("How long the oldest runnable job of each kind has waited")
         .with_callback(move |gauge| {
             let stats = age.lock().unwrap_or_else(|p| p.into_inner());
-            gauge.observe(stats.oldest_available_age_secs, &[]);
+            for (kind, backlog) in &stats.runnable_by_kind {
+                gauge.observe(
+                    backlog.oldest_age_secs,
+                    &[KeyValue::new("kind", kind.clone())],
+                );
+            }
         })
         .build();
     let by_kind = latest.clone();
@@ -148,8 +174,8 @@ pub async fn sample_queue(
         .with_description("Runnable jobs by kind, whether or not any worker knows the kind")
         .with_callback(move |gauge| {
             let stats = by_kind.lock().unwrap_or_else(|p| p.into_inner());
-            for (kind, count) in &stats.available_by_kind {
-                gauge.observe(*count, &[KeyValue::new("kind", kind.clone())]);
+            for (kind, backlog) in &stats.runnable_by_kind {
+                gauge.observe(backlog.jobs, &[KeyValue::new("kind", kind.clone())]);
             }
         })
         .build();

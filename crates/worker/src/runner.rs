@@ -59,7 +59,9 @@ impl Runner {
             }
             let claim_sent = Instant::now();
             let claim = self.claimer.claim(permits.len() as u32);
-            let claimed = match bounded(self.call_bound, claim).await {
+            let answer = bounded(self.call_bound, claim).await;
+            self.metrics.claimed_in(claim_sent.elapsed());
+            let claimed = match answer {
                 Ok(claimed) => claimed,
                 Err(error) => {
                     tracing::warn!(%error, "claim failed; retrying after the poll interval");
