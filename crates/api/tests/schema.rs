@@ -84,7 +84,8 @@ async fn a_database_ahead_of_the_release_stays_ready_and_its_migrate_job_succeed
 #[tokio::test]
 async fn a_database_from_before_the_schema_split_migrates_and_becomes_ready() {
     let db = TestDb::new().await;
-    sqlx::raw_sql("drop table jobs, orders, _sqlx_migrations")
+    // `cascade`: and the queue's claim function, which returns rows of jobs.
+    sqlx::raw_sql("drop table jobs, orders, _sqlx_migrations cascade")
         .execute(&db.pool)
         .await
         .unwrap();

@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use sqlx::{PgExecutor, PgPool};
 
+use time::OffsetDateTime;
+
+use crate::floors::{ClaimFloors, ClaimKey};
 use crate::job::{ClaimedJob, Fence};
 
 /// Distinguishes the rescuer's advisory lock from any other in the database.
@@ -23,6 +26,15 @@ pub struct Claimer {
     /// old worker that claimed it could only fail it, and after
     /// `max_attempts` failures it would be lost.
     kinds: Vec<String>,
+}
+
+/// A claimed job with its place in its kind's claim order.
+#[derive(sqlx::FromRow)]
+struct ClaimedRow {
+    #[sqlx(flatten)]
+    job: ClaimedJob,
+    priority: i16,
+    run_at: OffsetDateTime,
 }
 
 /// What one heartbeat did.
@@ -63,38 +75,98 @@ impl Claimer {
     }
 
     /// Claims up to `free_slots` runnable jobs of this process's kinds in
-    /// one statement. Claim only what can start now: a job claimed into a
-    /// local buffer is a job nobody else can run while its lease ticks.
+    /// one statement, walking each kind from its start. Claim only what can
+    /// start now: a job claimed into a local buffer is a job nobody else can
+    /// run while its lease ticks.
     pub async fn claim(&self, free_slots: u32) -> Result<Vec<ClaimedJob>, sqlx::Error> {
         self.claim_on(&self.pool, free_slots).await
     }
 
     /// [`Claimer::claim`] on a connection of the caller's: a test reads
     /// what the claim cost from the same transaction.
-    ///
-    /// The statement is the database's `queue_claim` function
-    /// (`migrations/20261203000002_queue_claim.sql`), whose plan walks each
-    /// kind's index in claim order whatever the statistics said when it was
-    /// made: a backlog, however it formed, costs a claim only the rows it
-    /// takes, and jobs of kinds this process does not run cost it nothing.
     pub async fn claim_on<'c>(
         &self,
         executor: impl PgExecutor<'c>,
         free_slots: u32,
     ) -> Result<Vec<ClaimedJob>, sqlx::Error> {
+        let from_the_start: Vec<_> = self
+            .kinds
+            .iter()
+            .map(|kind| (kind.as_str(), None))
+            .collect();
+        let claimed = self
+            .claim_walking(executor, free_slots, &from_the_start)
+            .await?;
+        Ok(claimed.into_iter().map(|(job, _)| job).collect())
+    }
+
+    /// [`Claimer::claim`] for a worker that claims again and again: each
+    /// kind's walk starts where `floors` says its last one ended (see
+    /// [`ClaimFloors`]), and `floors` moves on.
+    pub async fn claim_from(
+        &self,
+        floors: &mut ClaimFloors,
+        free_slots: u32,
+    ) -> Result<Vec<ClaimedJob>, sqlx::Error> {
+        let from = floors.for_claim(&self.kinds);
+        let claimed = match self.claim_walking(&self.pool, free_slots, &from).await {
+            Ok(claimed) => claimed,
+            Err(error) => {
+                floors.forget();
+                return Err(error);
+            }
+        };
+        let keys = claimed.iter().map(|(job, key)| (job.kind.clone(), *key));
+        floors.advance(free_slots, keys);
+        Ok(claimed.into_iter().map(|(job, _)| job).collect())
+    }
+
+    /// The statement is the database's `queue_claim` function
+    /// (`migrations/20261203000002_queue_claim.sql`), whose plan walks each
+    /// kind's index in claim order whatever the statistics said when it was
+    /// made: a backlog, however it formed, costs a claim only the rows it
+    /// takes, and jobs of kinds this process does not run cost it nothing.
+    async fn claim_walking<'c>(
+        &self,
+        executor: impl PgExecutor<'c>,
+        free_slots: u32,
+        from: &[(&str, Option<ClaimKey>)],
+    ) -> Result<Vec<(ClaimedJob, ClaimKey)>, sqlx::Error> {
         if free_slots == 0 {
             return Ok(Vec::new());
         }
-        sqlx::query_as(
-            "select id, lease, kind, payload, attempt, max_attempts, trace_context
-             from queue_claim($1, $2, $3, $4)",
+        let kinds: Vec<&str> = from.iter().map(|(kind, _)| *kind).collect();
+        let priorities: Vec<Option<i16>> = from
+            .iter()
+            .map(|(_, key)| key.map(|k| k.priority))
+            .collect();
+        let run_ats: Vec<Option<OffsetDateTime>> =
+            from.iter().map(|(_, key)| key.map(|k| k.run_at)).collect();
+        let ids: Vec<Option<i64>> = from.iter().map(|(_, key)| key.map(|k| k.id)).collect();
+        let rows: Vec<ClaimedRow> = sqlx::query_as(
+            "select id, lease, kind, payload, attempt, max_attempts, trace_context, priority, run_at
+             from queue_claim($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(i64::from(free_slots))
         .bind(&self.worker_id)
         .bind(self.lease_length.as_secs_f64())
-        .bind(&self.kinds)
+        .bind(&kinds)
+        .bind(&priorities)
+        .bind(&run_ats)
+        .bind(&ids)
         .fetch_all(executor)
-        .await
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let key = ClaimKey {
+                    priority: row.priority,
+                    run_at: row.run_at,
+                    id: row.job.fence.id.0,
+                };
+                (row.job, key)
+            })
+            .collect())
     }
 
     /// Renews every lease in `held` that is still ours, and says which are

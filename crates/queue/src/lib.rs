@@ -36,6 +36,7 @@ pub const SESSION_SETTINGS: &[(&str, &str)] = &[("plan_cache_mode", "force_gener
 mod claimer;
 mod enqueue;
 mod finish;
+mod floors;
 mod job;
 mod retention;
 mod stats;
@@ -45,6 +46,7 @@ pub use enqueue::{CHANNEL, enqueue, enqueue_many};
 pub use finish::{
     Backoff, Completed, FailOutcome, complete, complete_many, discard, fail, release,
 };
+pub use floors::ClaimFloors;
 pub use job::{ClaimedJob, Fence, Job, JobId, NewJob};
 pub use retention::{Retention, Swept, sweep};
 pub use stats::{KindBacklog, QueueStats, stats};

@@ -121,6 +121,19 @@ async fn jobs_of_kinds_no_claimer_runs_cost_a_claim_nothing() {
     assert_reads_about_what_it_takes(claimed, rows_read);
 }
 
+#[tokio::test]
+async fn a_claim_reads_only_its_kind_when_its_kind_is_much_of_the_queue() {
+    let db = TestDb::new().await;
+    let (mut session, claimer) = worker_session_planned_on_an_empty_queue(&db).await;
+    // Statistics that know both kinds are common: an index ordered by
+    // priority alone, filtering on the kind, would look nearly as cheap.
+    insert_available(&db, Unclaimed::KIND, BACKLOG).await;
+    insert_available(&db, K::KIND, BACKLOG).await;
+    sqlx::query("analyze jobs").execute(&db.pool).await.unwrap();
+    let (claimed, rows_read) = claim_and_count_reads(&mut session, &claimer).await;
+    assert_reads_about_what_it_takes(claimed, rows_read);
+}
+
 impl Job for Unclaimed {
     const KIND: &'static str = "unclaimed";
 }

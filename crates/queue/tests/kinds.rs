@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use queue::{Claimer, Job, NewJob};
+use queue::{ClaimFloors, Claimer, Job, NewJob};
 use testkit::TestDb;
 
 const LEASE: Duration = Duration::from_secs(30);
@@ -104,4 +104,51 @@ async fn a_claim_over_several_kinds_takes_the_queue_in_one_order_priority_then_a
     .map(|(id, kind)| (id, kind.to_owned()))
     .collect();
     assert_eq!(taken, expected);
+}
+
+/// Floors: while claims keep coming back full, each walks on from where the
+/// last one ended, so a job that sorts before that point waits; the first
+/// claim that comes back short walks from the start again and finds it.
+#[tokio::test]
+async fn a_job_behind_the_floor_is_claimed_once_a_claim_comes_back_short() {
+    let db = TestDb::new().await;
+    let mut conn = db.pool.acquire().await.unwrap();
+    let backlog: Vec<NewJob> = (0..10).map(|_| NewJob::new(&Old {})).collect();
+    queue::enqueue_many(&mut conn, &backlog).await.unwrap();
+    let claimer = Claimer::new(db.pool.clone(), "w", LEASE, [Old::KIND]);
+    let mut floors = ClaimFloors::new(Duration::from_secs(3600));
+    assert_eq!(claimer.claim_from(&mut floors, 5).await.unwrap().len(), 5);
+
+    let urgent = queue::enqueue(&mut conn, &NewJob::new(&Old {}).priority(-1))
+        .await
+        .unwrap()
+        .unwrap();
+    let on_from_the_floor = claimer.claim_from(&mut floors, 3).await.unwrap();
+    assert_eq!(on_from_the_floor.len(), 3);
+    assert!(
+        on_from_the_floor.iter().all(|job| job.fence.id != urgent),
+        "the walk went on from the floor"
+    );
+    let short = claimer.claim_from(&mut floors, 5).await.unwrap();
+    assert_eq!(short.len(), 2, "the rest of the backlog");
+    let from_the_start = claimer.claim_from(&mut floors, 5).await.unwrap();
+    let ids: Vec<_> = from_the_start.iter().map(|job| job.fence.id).collect();
+    assert_eq!(ids, [urgent]);
+}
+
+#[tokio::test]
+async fn a_floor_lives_no_longer_than_its_full_walk_interval() {
+    let db = TestDb::new().await;
+    let mut conn = db.pool.acquire().await.unwrap();
+    let backlog: Vec<NewJob> = (0..10).map(|_| NewJob::new(&Old {})).collect();
+    queue::enqueue_many(&mut conn, &backlog).await.unwrap();
+    let claimer = Claimer::new(db.pool.clone(), "w", LEASE, [Old::KIND]);
+    let mut floors = ClaimFloors::new(Duration::ZERO);
+    assert_eq!(claimer.claim_from(&mut floors, 5).await.unwrap().len(), 5);
+    let urgent = queue::enqueue(&mut conn, &NewJob::new(&Old {}).priority(-1))
+        .await
+        .unwrap()
+        .unwrap();
+    let next = claimer.claim_from(&mut floors, 1).await.unwrap();
+    assert_eq!(next[0].fence.id, urgent, "a full walk was due at once");
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
-use queue::{Backoff, ClaimedJob, Claimer, FailOutcome, Fence};
+use queue::{Backoff, ClaimFloors, ClaimedJob, Claimer, FailOutcome, Fence};
 use service::db::bounded;
 use sqlx::postgres::PgListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -48,6 +48,9 @@ impl Runner {
         }
         let slots = Arc::new(Semaphore::new(self.concurrency as usize));
         let mut listener = self.listen().await;
+        // A job that sorts before a floor waits at most one poll interval,
+        // the wait a job whose NOTIFY was missed already has.
+        let mut floors = ClaimFloors::new(self.poll_interval);
         loop {
             let first = tokio::select! {
                 permit = slots.clone().acquire_owned() => permit.expect("never closed"),
@@ -58,7 +61,7 @@ impl Runner {
                 permits.push(permit);
             }
             let claim_sent = Instant::now();
-            let claim = self.claimer.claim(permits.len() as u32);
+            let claim = self.claimer.claim_from(&mut floors, permits.len() as u32);
             let answer = bounded(self.call_bound, claim).await;
             self.metrics.claimed_in(claim_sent.elapsed());
             let claimed = match answer {

@@ -1,0 +1,17 @@
+-- no-transaction
+-- jobs_claim_idx (priority, run_at, id) served the claim of the releases
+-- before queue_claim. Left in place it competes with jobs_claim_kind_idx for
+-- queue_claim's plan: both give the claim order once the kind is fixed, and
+-- with statistics in which the claimed kind is much of the queue the
+-- planner took this one and filtered on the kind, reading every older job
+-- of the other kinds (crates/queue/tests/claim_plan.rs). So it goes now,
+-- not a release later. The previous release's claims still work during the
+-- rollout, through jobs_claim_kind_idx and a sort of the rows of their kinds
+-- (docs/migrations.md).
+-- Exempt on purpose, as the concurrent builds are: sqlx sends a
+-- no-transaction migration as one string, which PostgreSQL runs as one
+-- implicit transaction, so no `set` can come before the drop; its SHARE
+-- UPDATE EXCLUSIVE lock blocks only other schema changes and VACUUM, never
+-- reads or writes.
+-- squawk-ignore require-statement-timeout, require-lock-timeout
+drop index concurrently if exists jobs_claim_idx;
