@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use queue::{ClaimFloors, Claimer, Job, NewJob};
+use queue::{ClaimFloors, Claimer, Job, JobId, NewJob};
 use testkit::TestDb;
 
 const LEASE: Duration = Duration::from_secs(30);
@@ -106,23 +106,32 @@ async fn a_claim_over_several_kinds_takes_the_queue_in_one_order_priority_then_a
     assert_eq!(taken, expected);
 }
 
+/// Ten jobs of `Old`, the first five claimed through `floors`; then an
+/// urgent one, which sorts before all of them. Returns its id.
+async fn five_claimed_then_an_urgent_job(
+    db: &TestDb,
+    claimer: &Claimer,
+    floors: &mut ClaimFloors,
+) -> JobId {
+    let mut conn = db.pool.acquire().await.unwrap();
+    let backlog: Vec<NewJob> = (0..10).map(|_| NewJob::new(&Old {})).collect();
+    queue::enqueue_many(&mut conn, &backlog).await.unwrap();
+    assert_eq!(claimer.claim_from(floors, 5).await.unwrap().len(), 5);
+    queue::enqueue(&mut conn, &NewJob::new(&Old {}).priority(-1))
+        .await
+        .unwrap()
+        .unwrap()
+}
+
 /// Floors: while claims keep coming back full, each walks on from where the
 /// last one ended, so a job that sorts before that point waits; the first
 /// claim that comes back short walks from the start again and finds it.
 #[tokio::test]
 async fn a_job_behind_the_floor_is_claimed_once_a_claim_comes_back_short() {
     let db = TestDb::new().await;
-    let mut conn = db.pool.acquire().await.unwrap();
-    let backlog: Vec<NewJob> = (0..10).map(|_| NewJob::new(&Old {})).collect();
-    queue::enqueue_many(&mut conn, &backlog).await.unwrap();
     let claimer = Claimer::new(db.pool.clone(), "w", LEASE, [Old::KIND]);
     let mut floors = ClaimFloors::new(Duration::from_secs(3600));
-    assert_eq!(claimer.claim_from(&mut floors, 5).await.unwrap().len(), 5);
-
-    let urgent = queue::enqueue(&mut conn, &NewJob::new(&Old {}).priority(-1))
-        .await
-        .unwrap()
-        .unwrap();
+    let urgent = five_claimed_then_an_urgent_job(&db, &claimer, &mut floors).await;
     let on_from_the_floor = claimer.claim_from(&mut floors, 3).await.unwrap();
     assert_eq!(on_from_the_floor.len(), 3);
     assert!(
@@ -139,16 +148,9 @@ async fn a_job_behind_the_floor_is_claimed_once_a_claim_comes_back_short() {
 #[tokio::test]
 async fn a_floor_lives_no_longer_than_its_full_walk_interval() {
     let db = TestDb::new().await;
-    let mut conn = db.pool.acquire().await.unwrap();
-    let backlog: Vec<NewJob> = (0..10).map(|_| NewJob::new(&Old {})).collect();
-    queue::enqueue_many(&mut conn, &backlog).await.unwrap();
     let claimer = Claimer::new(db.pool.clone(), "w", LEASE, [Old::KIND]);
     let mut floors = ClaimFloors::new(Duration::ZERO);
-    assert_eq!(claimer.claim_from(&mut floors, 5).await.unwrap().len(), 5);
-    let urgent = queue::enqueue(&mut conn, &NewJob::new(&Old {}).priority(-1))
-        .await
-        .unwrap()
-        .unwrap();
+    let urgent = five_claimed_then_an_urgent_job(&db, &claimer, &mut floors).await;
     let next = claimer.claim_from(&mut floors, 1).await.unwrap();
     assert_eq!(next[0].fence.id, urgent, "a full walk was due at once");
 }
