@@ -16,11 +16,9 @@
 use std::process::ExitCode;
 
 use api::config::{Args, Command};
-use api::db::OrderEvents;
 use api::http::Server;
 use api::metrics::HttpMetrics;
-use api::routes::events::EventStreams;
-use api::{AppState, Limits, RequestTracker, Shared};
+use api::{AppState, Limits, RequestTracker};
 use service::hooks;
 use service::ops::{self, OpsState};
 use shutdown::Phase;
@@ -65,18 +63,17 @@ async fn main() -> ExitCode {
     .await;
 
     let stop_intake = handle.phase_started(Phase::StopIntake);
-    let (events, events_listener) = match OrderEvents::listen(&pool, stop_intake.clone()).await {
-        Ok(listening) => listening,
+    let started = AppState::start(
+        &pool,
+        stop_intake,
+        requests.clone(),
+        args.event_stream_limits(),
+        args.api_test_routes,
+    );
+    let (state, events_listener) = match started.await {
+        Ok(started) => started,
         Err(error) => return service::exit::database_at_start(error),
     };
-    let state = AppState::new(Shared {
-        pool: pool.clone(),
-        events,
-        stop_intake,
-        requests: requests.clone(),
-        streams: EventStreams::new(args.event_stream_limits()),
-        test_routes: args.api_test_routes,
-    });
     let limits = Limits {
         request_timeout: args.api_request_timeout,
         body_limit: args.body_limit(),

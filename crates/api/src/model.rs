@@ -83,18 +83,23 @@ fn check_text(field: &str, value: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum OrderStatus {
     Pending,
     Fulfilled,
+    /// A status a newer release added, shown as stored: during a rollout
+    /// an older pod must not call a refunded order pending.
+    #[serde(untagged)]
+    Other(String),
 }
 
 impl OrderStatus {
     pub fn from_db(status: &str) -> Self {
         match status {
+            "pending" => Self::Pending,
             "fulfilled" => Self::Fulfilled,
-            _ => Self::Pending,
+            newer => Self::Other(newer.to_owned()),
         }
     }
 }
@@ -118,6 +123,16 @@ mod tests {
 
     fn order(json: &str) -> CreateOrder {
         serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn a_status_a_newer_release_added_is_shown_as_stored() {
+        for status in ["pending", "fulfilled", "refunded"] {
+            assert_eq!(
+                serde_json::to_value(OrderStatus::from_db(status)).unwrap(),
+                status
+            );
+        }
     }
 
     #[test]

@@ -8,16 +8,12 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use serde_json::{Value, json};
-use sqlx::PgPool;
 
 use common::{error_of, order_body, start};
-use domain::FulfilOrder;
+use domain::{FulfilOrder, SendReceipt};
 use queue::Job;
-use testkit::{ANY_PORT, Service};
-
-async fn count(pool: &PgPool, sql: &'static str) -> i64 {
-    sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
-}
+use testkit::{ANY_PORT, Service, count};
+use uuid::Uuid;
 
 #[tokio::test]
 async fn a_post_creates_the_order_and_its_job_together() {
@@ -39,13 +35,15 @@ async fn a_post_creates_the_order_and_its_job_together() {
         format!("/v1/orders/{}", order["id"].as_str().unwrap())
     );
 
-    let payload: Value =
-        sqlx::query_scalar("select payload from jobs where kind = $1 and state = 'available'")
-            .bind(FulfilOrder::KIND)
-            .fetch_one(&api.db.pool)
-            .await
-            .unwrap();
-    assert_eq!(payload, json!({"order_id": order["id"]}));
+    let order_id: Uuid = order["id"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        testkit::enqueued::<FulfilOrder>(&api.db.pool).await,
+        [FulfilOrder { order_id }]
+    );
+    assert_eq!(
+        testkit::enqueued::<SendReceipt>(&api.db.pool).await,
+        [SendReceipt { order_id }]
+    );
 
     let fetched: Value = client
         .get(format!("{}{location}", api.base))

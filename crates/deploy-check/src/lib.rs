@@ -15,23 +15,12 @@ pub mod termination;
 mod yaml;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
 
 /// A container's environment, as far as plain values go.
 pub type Env = BTreeMap<String, String>;
-
-/// The repository root, where `deploy/` and `docker-compose.yml` live.
-pub fn repo_root() -> PathBuf {
-    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest_dir
-        .ancestors()
-        .nth(2)
-        .unwrap_or(manifest_dir)
-        .to_path_buf()
-}
 
 /// Parses a duration the way the services do (humantime), naming the
 /// setting when it cannot.

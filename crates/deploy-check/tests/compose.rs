@@ -6,7 +6,8 @@ mod common;
 
 use std::time::Duration;
 
-use deploy_check::{compose, repo_root};
+use deploy_check::compose;
+use testkit::repo_root;
 
 #[test]
 fn every_compose_service_fits_its_stop_grace_period() {

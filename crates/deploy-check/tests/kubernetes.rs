@@ -13,9 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use deploy_check::kustomize::{self, Build};
-use deploy_check::repo_root;
 use deploy_check::termination::{self, Termination};
 use serde_norway::Value;
+use testkit::repo_root;
 
 fn k8s() -> PathBuf {
     repo_root().join("deploy/k8s")

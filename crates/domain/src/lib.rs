@@ -8,7 +8,17 @@
 //! (docs/extending.md).
 
 mod bench;
+mod kinds;
 mod orders;
 
 pub use bench::Noop;
+pub use kinds::DeclaredJob;
 pub use orders::{FulfilOrder, ORDER_STATUS_CHANNEL, SendReceipt};
+
+// Every job kind, once (`cargo xtask new job NAME` adds one): the worker
+// does not compile until each has a handler.
+kinds::declare_jobs! {
+    FulfilOrder,
+    SendReceipt,
+    Noop,
+}

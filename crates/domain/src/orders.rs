@@ -6,7 +6,12 @@ use uuid::Uuid;
 
 /// Fulfil an order, once in effect. Enqueued with the order, in the same
 /// transaction.
+///
+/// `deny_unknown_fields`, as every payload here: a field this release does
+/// not know may change what the job means, so its worker hands the job back
+/// for a release that knows it, rather than run it without (docs/migrations.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FulfilOrder {
     pub order_id: Uuid,
 }
@@ -19,6 +24,7 @@ impl Job for FulfilOrder {
 /// [`FulfilOrder`]: workers of the release before claim none of these, so
 /// they wait for this release's workers (docs/migrations.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SendReceipt {
     pub order_id: Uuid,
 }
@@ -51,5 +57,14 @@ mod tests {
         );
         assert_eq!(FulfilOrder::KIND, "fulfil_order");
         assert_eq!(SendReceipt::KIND, "send_receipt");
+    }
+
+    /// What a newer release may write: this release must not run it as if
+    /// the field were not there.
+    #[test]
+    fn a_field_this_release_does_not_know_does_not_decode() {
+        let newer = serde_json::json!({ "order_id": Uuid::nil(), "gift_wrap": true });
+        assert!(serde_json::from_value::<FulfilOrder>(newer.clone()).is_err());
+        assert!(serde_json::from_value::<SendReceipt>(newer).is_err());
     }
 }

@@ -123,10 +123,25 @@ impl Default for Backoff {
     }
 }
 
+/// The `run_at` of a retry whose delay grows with `$counter`, for a
+/// statement that binds the backoff's base and max (in seconds) as `$3` and
+/// `$4`, and [`MAX_BACKOFF_EXPONENT`] as `$6`: [`fail`] counts attempts,
+/// [`crate::hand_back`] claims.
+macro_rules! backoff_run_at {
+    ($counter:literal) => {
+        concat!(
+            "now() + make_interval(secs => least($4, $3 * power(2, least(",
+            $counter,
+            " - 1, $6))) * (0.5 + random() / 2))"
+        )
+    };
+}
+pub(crate) use backoff_run_at;
+
 /// The exponent stops growing here: `2^60` times any base of a nanosecond or
 /// more is past any sensible `max` already, and a float raised much further
 /// (`2^1024`) overflows, which would make the job impossible to fail.
-const MAX_BACKOFF_EXPONENT: i32 = 60;
+pub(crate) const MAX_BACKOFF_EXPONENT: i32 = 60;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailOutcome {
@@ -146,19 +161,19 @@ pub async fn fail<'c>(
     error: &str,
     backoff: Backoff,
 ) -> Result<FailOutcome, sqlx::Error> {
-    let state: Option<String> = sqlx::query_scalar(
+    let state: Option<String> = sqlx::query_scalar(concat!(
         "update jobs set
              state = case when attempt >= max_attempts then 'discarded' else 'available' end,
-             run_at = case when attempt >= max_attempts then run_at
-                      else now() + make_interval(secs =>
-                          least($4, $3 * power(2, least(attempt - 1, $6))) * (0.5 + random() / 2)) end,
+             run_at = case when attempt >= max_attempts then run_at else ",
+        backoff_run_at!("attempt"),
+        " end,
              finished_at = case when attempt >= max_attempts then now() end,
              last_error = $5,
              locked_by = null,
              lease_expires_at = null
          where id = $1 and lease = $2 and state = 'running'
-         returning state",
-    )
+         returning state"
+    ))
     .bind(fence.id.0)
     .bind(fence.claim)
     .bind(backoff.base.as_secs_f64())
@@ -175,8 +190,8 @@ pub async fn fail<'c>(
 }
 
 /// Discards a job at once, whatever attempts it has left: for a failure no
-/// retry can mend, such as a payload this release cannot decode. `error` is
-/// kept in `last_error`. `false` when the lease was no longer ours.
+/// retry can mend, such as an order that does not exist. `error` is kept in
+/// `last_error`, and the job for the retention of discarded jobs. `false` when the lease was no longer ours.
 pub async fn discard<'c>(
     executor: impl PgExecutor<'c>,
     fence: Fence,
@@ -190,22 +205,6 @@ pub async fn discard<'c>(
     .bind(fence.id.0)
     .bind(fence.claim)
     .bind(error)
-    .execute(executor)
-    .await?;
-    Ok(done.rows_affected() == 1)
-}
-
-/// Hands a job back at once, with its attempt given back: for work that
-/// acknowledged cancellation, so it did not fail, it was interrupted. Never
-/// call this while the job's code may still be running.
-pub async fn release<'c>(executor: impl PgExecutor<'c>, fence: Fence) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "update jobs set state = 'available', attempt = attempt - 1, run_at = now(),
-                         locked_by = null, lease_expires_at = null
-         where id = $1 and lease = $2 and state = 'running'",
-    )
-    .bind(fence.id.0)
-    .bind(fence.claim)
     .execute(executor)
     .await?;
     Ok(done.rows_affected() == 1)

@@ -38,15 +38,15 @@ mod enqueue;
 mod finish;
 mod floors;
 mod job;
+mod requeue;
 mod retention;
 mod stats;
 
 pub use claimer::{Claimer, Renewal, Rescued};
 pub use enqueue::{CHANNEL, enqueue, enqueue_many};
-pub use finish::{
-    Backoff, Completed, FailOutcome, complete, complete_many, discard, fail, release,
-};
+pub use finish::{Backoff, Completed, FailOutcome, complete, complete_many, discard, fail};
 pub use floors::ClaimFloors;
 pub use job::{ClaimedJob, Fence, Job, JobId, NewJob};
+pub use requeue::{hand_back, release, snooze};
 pub use retention::{Retention, Swept, sweep};
 pub use stats::{KindBacklog, QueueStats, stats};

@@ -45,7 +45,7 @@ impl TestDb {
             .connect_with(options)
             .await
             .unwrap();
-        sqlx::migrate!("../../migrations").run(&pool).await.unwrap();
+        service::schema::migrator().run(&pool).await.unwrap();
         Self {
             name,
             url,
@@ -70,6 +70,34 @@ impl TestDb {
         .await
         .unwrap()
     }
+}
+
+/// The one number `sql` selects, such as a `count(*)`.
+pub async fn count(pool: &PgPool, sql: &'static str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
+}
+
+/// The runnable jobs of `J`'s kind, decoded, oldest first: what a route or
+/// a handler enqueued, typed, as `rivertest`'s `RequireInserted` checks.
+///
+/// # Panics
+/// If a payload does not decode as `J`: the enqueuer and the type disagree.
+pub async fn enqueued<J: queue::Job>(pool: &PgPool) -> Vec<J> {
+    let payloads: Vec<serde_json::Value> = sqlx::query_scalar(
+        "select payload from jobs where kind = $1 and state = 'available' order by id",
+    )
+    .bind(J::KIND)
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    payloads
+        .into_iter()
+        .map(|payload| {
+            serde_json::from_value(payload).unwrap_or_else(|error| {
+                panic!("a `{}` job's payload does not decode: {error}", J::KIND)
+            })
+        })
+        .collect()
 }
 
 impl Drop for TestDb {

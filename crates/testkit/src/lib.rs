@@ -7,6 +7,12 @@ mod process;
 pub mod report;
 mod settings_doc;
 
-pub use db::TestDb;
+pub use db::{TestDb, count, enqueued};
+
+/// The repository's root, where `migrations/`, `deploy/` and the docs live:
+/// the one way the tests find it (`xtask::workspace::root` is the tools').
+pub fn repo_root() -> &'static std::path::Path {
+    std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+}
 pub use process::{ANY_PORT, Service, bound_addr, free_addr, workspace_binary};
 pub use settings_doc::settings_missing_from_doc;

@@ -215,7 +215,7 @@ impl Service {
 /// because a skip there would be a pass that proved nothing.
 pub fn workspace_binary(name: &str) -> Option<std::path::PathBuf> {
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
-        || std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"),
+        || crate::repo_root().join("target"),
         std::path::PathBuf::from,
     );
     let path = target.join("debug").join(name);

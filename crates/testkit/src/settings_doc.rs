@@ -16,8 +16,9 @@ pub fn settings_missing_from_doc(bin: &str, help_args: &[&str], doc: &str) -> Ve
         !settings.is_empty(),
         "{bin} {help_args:?} names no setting:\n{help}"
     );
-    let path = format!("{}/../../{doc}", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{path}: {error}"));
+    let path = crate::repo_root().join(doc);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
     let table: Vec<&str> = text.lines().filter(|line| line.starts_with('|')).collect();
     settings
         .into_iter()

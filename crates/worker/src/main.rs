@@ -11,31 +11,23 @@
 //! 6. stop the queue sampler and the ops server, and close the pool,
 //!    bounded (close).
 
-mod completer;
-mod config;
-mod handlers;
-mod held;
-mod metrics;
-mod runner;
-mod tally;
-mod upkeep;
-
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use queue::{Backoff, Claimer};
+use queue::Claimer;
 use service::hooks;
 use service::ops::{self, OpsState};
 use shutdown::{Counts, Phase};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::completer::Completer;
-use crate::config::Args;
-use crate::handlers::Handlers;
-use crate::held::Held;
-use crate::runner::Runner;
-use crate::tally::Tally;
+use worker::completer::Completer;
+use worker::config::Args;
+use worker::handlers::{self, Dependencies};
+use worker::held::Held;
+use worker::runner::Runner;
+use worker::tally::Tally;
+use worker::{metrics, upkeep};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -44,7 +36,11 @@ async fn main() -> ExitCode {
     if let Err(error) = args.validate() {
         service::exit::bad_config(error);
     }
-    let handlers = match Handlers::standard(args.work_time).only_if(&args.worker_kinds) {
+    // Built once: the clients and settings the handlers own.
+    let dependencies = Dependencies {
+        work_time: args.work_time,
+    };
+    let handlers = match handlers::standard(&dependencies).only_if(&args.worker_kinds) {
         Ok(handlers) => Arc::new(handlers),
         Err(error) => service::exit::bad_config(error),
     };
@@ -86,7 +82,6 @@ async fn main() -> ExitCode {
         concurrency: args.worker_concurrency,
         poll_interval: args.queue_poll_interval,
         call_bound: args.database.call_bound(),
-        backoff: Backoff::default(),
         held: Held::new(args.queue_lease),
         jobs: TaskTracker::new(),
         cancel_jobs: cancel_jobs.clone(),

@@ -43,6 +43,12 @@ pub struct JobMetrics {
     swept: Counter<u64>,
 }
 
+impl Default for JobMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl JobMetrics {
     pub fn new() -> Self {
         let meter = telemetry::meter("worker");
@@ -68,7 +74,7 @@ impl JobMetrics {
             undecodable: meter
                 .u64_counter("queue.jobs.undecodable")
                 .with_description(
-                    "Jobs discarded at once because their payload cannot be decoded, by kind",
+                    "Jobs handed back because this release cannot decode their payload, by kind",
                 )
                 .build(),
             swept: meter

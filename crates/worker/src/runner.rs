@@ -1,5 +1,6 @@
 //! Claims jobs as slots free up and runs each under its own lease and token.
 
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,10 +15,18 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::completer::Completer;
-use crate::handlers::{Done, Handlers, JobContext, JobError};
+use crate::context::{Done, JobContext, JobError};
+use crate::handler::Handlers;
 use crate::held::Held;
 use crate::metrics::JobMetrics;
 use crate::tally::{Ending, Tally};
+
+/// A job whose payload this release cannot decode is tried again soon: the
+/// release that can may be running already, mid-rollout.
+const UNDECODABLE_BACKOFF: Backoff = Backoff {
+    base: Duration::from_secs(1),
+    max: Duration::from_secs(60),
+};
 
 #[derive(Debug, Clone)]
 pub struct Runner {
@@ -28,7 +37,6 @@ pub struct Runner {
     /// The longest a healthy database takes to answer one call
     /// (`DatabaseArgs::call_bound`); past it the call is abandoned.
     pub call_bound: Duration,
-    pub backoff: Backoff,
     pub held: Held,
     /// Every job task; the drain waits on it.
     pub jobs: TaskTracker,
@@ -160,7 +168,7 @@ impl Runner {
         let job_task = async move {
             let (fence, kind) = (job.fence, job.kind.clone());
             let claimed = Instant::now();
-            let ending = runner.run(job, &kind, cancel).await;
+            let ending = runner.run(job, cancel).await;
             runner.held.remove(fence);
             runner.tally.record(ending);
             runner.metrics.record(&kind, ending, claimed.elapsed());
@@ -179,18 +187,38 @@ impl Runner {
     }
 
     /// Runs one attempt and records how it ended, fenced on its lease.
-    async fn run(&self, job: ClaimedJob, kind: &str, cancel: CancellationToken) -> Ending {
+    pub(crate) async fn run(&self, job: ClaimedJob, cancel: CancellationToken) -> Ending {
         let fence = job.fence;
         let Some(handler) = self.handlers.get(&job.kind).cloned() else {
             let error = format!("no handler for kind `{}`", job.kind);
-            return self.fail(fence, &error).await;
+            return self.fail(fence, &error, Backoff::default()).await;
         };
+        let options = handler.options();
         let ctx = JobContext {
             job,
-            cancel,
+            cancel: cancel.clone(),
             pool: self.claimer.pool().clone(),
         };
-        let outcome = AssertUnwindSafe(handler(ctx)).catch_unwind().await;
+        let work = AssertUnwindSafe(handler.run(ctx)).catch_unwind();
+        let (outcome, timed_out) = match options.timeout {
+            None => (work.await, None),
+            Some(limit) => {
+                tokio::pin!(work);
+                tokio::select! {
+                    outcome = &mut work => (outcome, None),
+                    _ = tokio::time::sleep(limit) => {
+                        // Cancelled as at the drain budget: the handler
+                        // stops at its next check, and is never cut off
+                        // mid-effect. Its lease is no longer renewed: one
+                        // that stops ends well inside it, and one that
+                        // ignores its token is left to it, and rescued.
+                        cancel.cancel();
+                        self.held.remove(fence);
+                        (work.await, Some(limit))
+                    }
+                }
+            }
+        };
         let pool = self.claimer.pool();
         match outcome {
             Ok(Ok(Done::Completed(completed))) if completed.fence() == fence => Ending::Finished,
@@ -206,33 +234,70 @@ impl Runner {
                 Ok(false) => Ending::LeaseLost,
                 Err(error) => self.lease_left_to_expire(fence, "completion", &error),
             },
-            Ok(Err(JobError::Cancelled)) => {
-                match bounded(self.call_bound, queue::release(pool, fence)).await {
-                    Ok(true) => Ending::Released,
-                    Ok(false) => Ending::LeaseLost,
-                    Err(error) => self.lease_left_to_expire(fence, "release", &error),
+            Ok(Err(JobError::Cancelled)) => match timed_out {
+                Some(limit) => {
+                    let error = format!("timed out after {}", humantime::format_duration(limit));
+                    self.fail(fence, &error, options.backoff).await
+                }
+                None => {
+                    let released = queue::release(pool, fence);
+                    self.recorded(fence, "release", Ending::Released, released)
+                        .await
+                }
+            },
+            Ok(Err(JobError::LeaseLost)) => Ending::LeaseLost,
+            Ok(Err(JobError::Failed(error))) => self.fail(fence, &error, options.backoff).await,
+            Ok(Err(JobError::Discard(reason))) => {
+                let discarded = queue::discard(pool, fence, &reason);
+                self.recorded(fence, "discard", Ending::Discarded, discarded)
+                    .await
+            }
+            Ok(Err(JobError::Snooze(after))) => {
+                let snoozed = queue::snooze(pool, fence, after, options.max_snoozes);
+                match bounded(self.call_bound, snoozed).await {
+                    Ok(true) => Ending::Snoozed,
+                    Ok(false) => {
+                        let error = format!(
+                            "snoozed {} times; each snooze now spends an attempt",
+                            options.max_snoozes
+                        );
+                        self.fail(fence, &error, options.backoff).await
+                    }
+                    Err(error) => self.lease_left_to_expire(fence, "snooze", &error),
                 }
             }
-            Ok(Err(JobError::LeaseLost)) => Ending::LeaseLost,
-            Ok(Err(JobError::Failed(error))) => self.fail(fence, &error).await,
             Ok(Err(JobError::Undecodable(error))) => {
-                self.metrics.undecodable(kind);
+                self.metrics.undecodable(handler.kind().name());
                 let error = format!("payload cannot be decoded: {error}");
-                match bounded(self.call_bound, queue::discard(pool, fence, &error)).await {
-                    Ok(true) => Ending::Discarded,
-                    Ok(false) => Ending::LeaseLost,
-                    Err(db_error) => self.lease_left_to_expire(fence, "discard", &db_error),
-                }
+                let handed_back = queue::hand_back(pool, fence, &error, UNDECODABLE_BACKOFF);
+                self.recorded(fence, "hand-back", Ending::HandedBack, handed_back)
+                    .await
             }
             Err(panic) => {
                 let message = shutdown::panic_message(panic.as_ref());
-                self.fail(fence, &format!("panicked: {message}")).await
+                let error = format!("panicked: {message}");
+                self.fail(fence, &error, options.backoff).await
             }
         }
     }
 
-    async fn fail(&self, fence: Fence, error: &str) -> Ending {
-        let failed = queue::fail(self.claimer.pool(), fence, error, self.backoff);
+    /// Sends a fenced statement that ends the attempt as `ending`.
+    async fn recorded(
+        &self,
+        fence: Fence,
+        what: &str,
+        ending: Ending,
+        statement: impl Future<Output = Result<bool, sqlx::Error>>,
+    ) -> Ending {
+        match bounded(self.call_bound, statement).await {
+            Ok(true) => ending,
+            Ok(false) => Ending::LeaseLost,
+            Err(error) => self.lease_left_to_expire(fence, what, &error),
+        }
+    }
+
+    async fn fail(&self, fence: Fence, error: &str, backoff: Backoff) -> Ending {
+        let failed = queue::fail(self.claimer.pool(), fence, error, backoff);
         match bounded(self.call_bound, failed).await {
             Ok(FailOutcome::Retrying) => Ending::Failed,
             Ok(FailOutcome::Discarded) => Ending::Discarded,

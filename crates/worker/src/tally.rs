@@ -13,6 +13,10 @@ pub enum Ending {
     Released,
     Failed,
     Discarded,
+    /// Back to `available` at the handler's request, its attempt given back.
+    Snoozed,
+    /// Back to `available` because this release cannot decode its payload.
+    HandedBack,
     LeaseLost,
 }
 
@@ -23,6 +27,8 @@ impl Ending {
             Ending::Released => "released",
             Ending::Failed => "failed",
             Ending::Discarded => "discarded",
+            Ending::Snoozed => "snoozed",
+            Ending::HandedBack => "handed_back",
             Ending::LeaseLost => "lease_lost",
         }
     }
@@ -33,6 +39,8 @@ impl Ending {
             Ending::Released => "jobs_released",
             Ending::Failed => "jobs_failed",
             Ending::Discarded => "jobs_discarded",
+            Ending::Snoozed => "jobs_snoozed",
+            Ending::HandedBack => "jobs_handed_back",
             Ending::LeaseLost => "jobs_lease_lost",
         }
     }

@@ -1,15 +1,16 @@
 //! The real `worker` where its bookkeeping meets faults and time: an attempt
 //! that outlives its lease while the same process runs the next one, a
-//! payload no retry can mend, and finished jobs past their retention.
+//! payload this release cannot decode, and finished jobs past their
+//! retention.
 
 mod common;
 
 use std::time::Duration;
 
 use queue::NewJob;
-use testkit::TestDb;
+use testkit::{TestDb, count};
 
-use common::{count, orders, start, wait_until};
+use common::{orders, start, wait_until};
 
 /// A short lease, so a lapse takes seconds; each bound a third of it.
 const SHORT_LEASE: [(&str, &str); 4] = [
@@ -93,8 +94,11 @@ impl queue::Job for MalformedFulfilOrder {
     const KIND: &'static str = <domain::FulfilOrder as queue::Job>::KIND;
 }
 
+/// Release N meets a payload only release N+1 can decode, mid-rollout: the
+/// job goes back for another worker, counted, its attempt not spent, and is
+/// never discarded (docs/migrations.md).
 #[tokio::test]
-async fn a_payload_that_cannot_be_decoded_is_discarded_at_once_and_counted() {
+async fn a_payload_this_release_cannot_decode_is_handed_back_with_a_backoff_and_counted() {
     let db = TestDb::new().await;
     let mut tx = db.pool.begin().await.unwrap();
     queue::enqueue(
@@ -102,7 +106,7 @@ async fn a_payload_that_cannot_be_decoded_is_discarded_at_once_and_counted() {
         &NewJob::new(&MalformedFulfilOrder {
             order: "not-a-uuid".into(),
         })
-        .max_attempts(5),
+        .max_attempts(1),
     )
     .await
     .unwrap();
@@ -110,17 +114,18 @@ async fn a_payload_that_cannot_be_decoded_is_discarded_at_once_and_counted() {
     let worker = start(&db, &[]).await;
     wait_until(
         &db.pool,
-        "the job to be discarded",
+        "the job to be handed back",
         Duration::from_secs(10),
-        "select count(*) from jobs where state = 'discarded'",
+        "select count(*) from jobs where state = 'available' and last_error is not null",
     )
     .await;
-    let (attempt, last_error): (i32, String) =
-        sqlx::query_as("select attempt, last_error from jobs")
+    let (attempt, waits, last_error): (i32, bool, String) =
+        sqlx::query_as("select attempt, run_at > now(), last_error from jobs")
             .fetch_one(&db.pool)
             .await
             .unwrap();
-    assert_eq!(attempt, 1, "no retry: four attempts were left");
+    assert_eq!(attempt, 0, "its one attempt given back");
+    assert!(waits, "handed back with a backoff");
     assert!(
         last_error.starts_with("payload cannot be decoded") && last_error.contains("order_id"),
         "{last_error}"

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use domain::{FulfilOrder, Noop, SendReceipt};
+use domain::{FulfilOrder, Noop};
 use queue::{Job, NewJob};
 use testkit::TestDb;
 
@@ -131,29 +131,4 @@ async fn a_worker_claims_nothing_until_the_database_has_its_migrations() {
         "select count(*) from jobs where state = 'completed'",
     )
     .await;
-}
-
-#[tokio::test]
-async fn send_receipt_sends_each_orders_receipt_once_and_completes_the_job() {
-    let db = TestDb::new().await;
-    let order = common::orders(&db.pool, 1, 5).await.remove(0);
-    let mut tx = db.pool.begin().await.unwrap();
-    queue::enqueue(&mut tx, &NewJob::new(&SendReceipt { order_id: order }))
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
-    let _worker = start(&db, &[]).await;
-    wait_until(
-        &db.pool,
-        "both jobs to complete",
-        Duration::from_secs(10),
-        "select (count(*) = 2)::int::int8 from jobs where state = 'completed'",
-    )
-    .await;
-    let sent: Vec<i64> = sqlx::query_scalar("select sent_count from receipts where order_id = $1")
-        .bind(order)
-        .fetch_all(&db.pool)
-        .await
-        .unwrap();
-    assert_eq!(sent, vec![1]);
 }

@@ -1,18 +1,15 @@
 //! The real `worker` binary against a real PostgreSQL: many processes at
-//! once, SIGTERM with short and long jobs, SIGKILL mid-job, retries.
+//! once, SIGTERM with short and long jobs, SIGKILL mid-job.
 
 use std::time::{Duration, Instant};
 
-use domain::FulfilOrder;
 use nix::sys::signal::Signal;
-use queue::NewJob;
 use serde_json::Value;
-use testkit::{Service, TestDb};
-use uuid::Uuid;
+use testkit::{Service, TestDb, count};
 
 mod common;
 
-use common::{WORKER, count, orders, start, wait_until};
+use common::{WORKER, orders, start, wait_until};
 
 /// The `jobs` hook of `phase`.
 fn hook<'r>(report: &'r Value, phase: &str) -> &'r Value {
@@ -289,43 +286,6 @@ async fn a_job_whose_worker_is_killed_is_rescued_and_fulfilled_once_within_lease
     rescuer.signal(Signal::SIGTERM);
     assert_eq!(
         rescuer.wait_exit(Duration::from_secs(10)).await.code(),
-        Some(0)
-    );
-}
-
-#[tokio::test]
-async fn a_failing_job_backs_off_then_is_discarded_with_its_last_error() {
-    let db = TestDb::new().await;
-    let mut tx = db.pool.begin().await.unwrap();
-    let missing = Uuid::new_v4();
-    queue::enqueue(
-        &mut tx,
-        &NewJob::new(&FulfilOrder { order_id: missing }).max_attempts(2),
-    )
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
-    let started = Instant::now();
-    let mut worker = start(&db, &[("WORK_TIME", "1ms")]).await;
-    wait_until(
-        &db.pool,
-        "the job to be discarded",
-        Duration::from_secs(10),
-        "select count(*) from jobs where state = 'discarded'",
-    )
-    .await;
-    // The default backoff: the retry waits 0.5–1 s after the first failure.
-    assert!(started.elapsed() >= Duration::from_millis(500));
-    let (attempt, last_error): (i32, String) =
-        sqlx::query_as("select attempt, last_error from jobs")
-            .fetch_one(&db.pool)
-            .await
-            .unwrap();
-    assert_eq!(attempt, 2);
-    assert!(last_error.contains(&missing.to_string()), "{last_error}");
-    worker.signal(Signal::SIGTERM);
-    assert_eq!(
-        worker.wait_exit(Duration::from_secs(10)).await.code(),
         Some(0)
     );
 }

@@ -38,13 +38,12 @@ pub async fn run(signals: &mut Signals) -> anyhow::Result<u8> {
     let database =
         Database::from_env_or_start(DataDir::Persistent(workspace::target_dir().join("dev-pg")))
             .await?;
-    migrate(database.url()).await?;
-
     let build = workspace::build_bins(&["api", "worker"], signals).await?;
     if build != 0 {
         return Ok(build);
     }
     let bin = workspace::target_dir().join("debug");
+    migrate(&bin, database.url()).await?;
     let mut children = vec![
         spawn(
             "api",
@@ -72,15 +71,17 @@ pub async fn run(signals: &mut Signals) -> anyhow::Result<u8> {
     Ok(code)
 }
 
-async fn migrate(url: &str) -> anyhow::Result<()> {
-    use sqlx::Connection;
-    let mut migrator = sqlx::migrate::Migrator::new(workspace::root().join("migrations")).await?;
-    // As `api migrate` does: a dev database may hold migrations that were
-    // since replaced or belong to another branch.
-    migrator.set_ignore_missing(true);
-    let mut connection = sqlx::PgConnection::connect(url).await?;
-    migrator.run(&mut connection).await?;
-    Ok(connection.close().await?)
+/// `api migrate`, as the migrate Job runs it before a release serves: one
+/// runner of migrations for production, development and the tests.
+async fn migrate(bin: &Path, url: &str) -> anyhow::Result<()> {
+    let status = Command::new(bin.join("api"))
+        .arg("migrate")
+        .env("DATABASE_URL", url)
+        .env("LOG_FORMAT", "pretty")
+        .status()
+        .await?;
+    anyhow::ensure!(status.success(), "`api migrate` failed: {status}");
+    Ok(())
 }
 
 fn spawn(name: &str, bin: &Path, url: &str, addrs: &[(&str, &str)]) -> anyhow::Result<Child> {

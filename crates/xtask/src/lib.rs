@@ -7,6 +7,7 @@ pub mod ci;
 pub mod dev;
 pub mod drill;
 pub mod image;
+pub mod new;
 pub mod pg;
 pub mod test;
 pub mod upgrade;

@@ -1,4 +1,4 @@
-//! `cargo xtask dev | test | ci | drill | image | image-test | with-db -- CMD…`
+//! `cargo xtask dev | test | ci | drill | image | image-test | new | with-db -- CMD…`
 
 use std::process::ExitCode;
 
@@ -57,11 +57,25 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Add a job kind or a route: its files, its registration lines, and a
+    /// test that fails until it is written.
+    #[command(subcommand)]
+    New(New),
     /// Run a command with DATABASE_URL set to a throwaway PostgreSQL.
     WithDb {
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum New {
+    /// A job kind, e.g. `refund_order`: its payload type in crates/domain,
+    /// its handler in crates/worker.
+    Job { name: String },
+    /// A route, e.g. `GET /v1/orders/{id}/receipt`: its handler in
+    /// crates/api/src/routes, named after the path's last segment.
+    Route { method: String, path: String },
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -85,6 +99,8 @@ async fn main() -> ExitCode {
             install_tools,
         } => xtask::image::run(*bases, tag, *install_tools, &mut signals).await,
         Cmd::ImageTest { tag, args } => xtask::image::test(tag, args, &mut signals).await,
+        Cmd::New(New::Job { name }) => xtask::new::job(name),
+        Cmd::New(New::Route { method, path }) => xtask::new::route(method, path),
         Cmd::WithDb { command } => xtask::with_db::run(command, &mut signals).await,
     };
     match outcome {

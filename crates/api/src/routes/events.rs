@@ -181,8 +181,8 @@ impl Watch {
     }
 
     fn status_event(&mut self, order: &Order) -> Event {
-        self.last = order.status;
         self.done = order.status == OrderStatus::Fulfilled;
+        self.last = order.status.clone();
         Event::default()
             .event("status")
             .data(serde_json::to_string(order).unwrap_or_default())

@@ -44,6 +44,29 @@ impl AppState {
     pub fn new(shared: Shared) -> Self {
         Self(Arc::new(shared))
     }
+
+    /// The state as `main` serves with it, its event streams' LISTEN
+    /// started; the returned task is that LISTEN's, which ends at
+    /// `stop_intake`. The in-process tests build theirs here too, so they
+    /// test the state `main` serves with.
+    pub async fn start(
+        pool: &PgPool,
+        stop_intake: CancellationToken,
+        requests: Arc<RequestTracker>,
+        stream_limits: events::StreamLimits,
+        test_routes: bool,
+    ) -> Result<(Self, tokio::task::JoinHandle<()>), sqlx::Error> {
+        let (events, listener) = OrderEvents::listen(pool, stop_intake.clone()).await?;
+        let state = Self::new(Shared {
+            pool: pool.clone(),
+            events,
+            stop_intake,
+            requests,
+            streams: events::EventStreams::new(stream_limits),
+            test_routes,
+        });
+        Ok((state, listener))
+    }
 }
 
 impl std::ops::Deref for AppState {

@@ -5,10 +5,9 @@
 
 use std::time::Duration;
 
-use api::db::OrderEvents;
 use api::metrics::HttpMetrics;
-use api::routes::events::{EventStreams, StreamLimits};
-use api::{AppState, Limits, RequestTracker, Shared};
+use api::routes::events::StreamLimits;
+use api::{AppState, Limits, RequestTracker};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
@@ -50,18 +49,18 @@ pub async fn app() -> App {
         .build()
         .unwrap();
     let stop = CancellationToken::new();
-    let (events, _listener) = OrderEvents::listen(&db.pool, stop.clone()).await.unwrap();
-    let state = AppState::new(Shared {
-        pool: db.pool.clone(),
-        events,
-        stop_intake: stop.clone(),
-        requests: RequestTracker::new(shutdown.handle(), HttpMetrics::new()),
-        streams: EventStreams::new(StreamLimits {
+    let (state, _listener) = AppState::start(
+        &db.pool,
+        stop.clone(),
+        RequestTracker::new(shutdown.handle(), HttpMetrics::new()),
+        StreamLimits {
             max_streams: 16,
             lifetime: Duration::from_secs(60),
-        }),
-        test_routes: true,
-    });
+        },
+        true,
+    )
+    .await
+    .unwrap();
     App {
         router: api::app(state, LIMITS),
         db,

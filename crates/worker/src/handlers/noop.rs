@@ -2,8 +2,15 @@
 
 use domain::Noop;
 
-use super::{Done, JobContext, JobError};
+use crate::{Done, JobContext, JobError, JobHandler};
 
-pub async fn acknowledge(_job: Noop, _ctx: JobContext) -> Result<Done, JobError> {
-    Ok(Done::Acknowledged)
+#[derive(Debug, Clone, Copy)]
+pub struct NoopHandler;
+
+impl JobHandler for NoopHandler {
+    type Job = Noop;
+
+    async fn run(&self, _job: Noop, _ctx: JobContext) -> Result<Done, JobError> {
+        Ok(Done::Acknowledged)
+    }
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use domain::FulfilOrder;
 use queue::NewJob;
 use sqlx::PgPool;
-use testkit::{ANY_PORT, Service, TestDb};
+use testkit::{ANY_PORT, Service, TestDb, count};
 use uuid::Uuid;
 
 pub const WORKER: &str = env!("CARGO_BIN_EXE_worker");
@@ -42,10 +42,6 @@ pub async fn start(db: &TestDb, env: &[(&str, &str)]) -> Service {
         .wait_for_message("worker ready", Duration::from_secs(10))
         .await;
     worker
-}
-
-pub async fn count(pool: &PgPool, sql: &'static str) -> i64 {
-    sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
 }
 
 pub async fn wait_until(pool: &PgPool, what: &str, within: Duration, sql: &'static str) {

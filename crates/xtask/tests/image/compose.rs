@@ -12,7 +12,7 @@ pub struct ComposeService {
 }
 
 pub fn compose_service(name: &str) -> ComposeService {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docker-compose.yml");
+    let path = xtask::workspace::root().join("docker-compose.yml");
     let compose: serde_norway::Value =
         serde_norway::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let service = &compose["services"][name];

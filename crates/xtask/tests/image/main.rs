@@ -94,7 +94,7 @@ async fn compose_services_migrate_then_sigterm_under_load_exits_0_clean_and_noth
         .fetch_one(&pool)
         .await
         .unwrap();
-    let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../../migrations"))
+    let files = std::fs::read_dir(xtask::workspace::root().join("migrations"))
         .unwrap()
         .filter(|entry| {
             entry

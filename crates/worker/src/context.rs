@@ -1,4 +1,11 @@
 //! What a handler gets for one attempt, and what it may answer.
+//!
+//! Every answer but success names what should happen to the job next, so
+//! the runner never guesses: run it again after a backoff ([`JobError::Failed`]),
+//! never again ([`JobError::Discard`]), later without spending an attempt
+//! ([`JobError::Snooze`]), or now, elsewhere ([`JobError::Cancelled`]).
+
+use std::time::Duration;
 
 use queue::{ClaimedJob, Completed, Fence};
 use sqlx::{PgPool, Postgres, Transaction};
@@ -46,24 +53,50 @@ pub enum Done {
 
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
-    /// The handler stopped because it was asked to; the job is released.
+    /// The handler stopped because it was asked to (the drain budget, a lost
+    /// lease, or the kind's timeout). At the drain budget and on a lost lease
+    /// the job is released with its attempt given back; past the kind's
+    /// timeout the attempt is failed.
     #[error("cancelled")]
     Cancelled,
     /// The fenced completion found the lease gone: someone else owns the job
     /// now, and this attempt's effect was rolled back.
     #[error("lease lost")]
     LeaseLost,
-    /// Retried after a backoff, until its attempts are used up.
+    /// Retried after the kind's backoff, until its attempts are used up.
     #[error("{0}")]
     Failed(String),
-    /// The payload is not what this kind expects. No retry can mend that, so
-    /// the job is discarded at once, with the error in `last_error`.
+    /// Failed for good: no retry can mend it (the order does not exist). The
+    /// job is discarded at once, kept for `QUEUE_RETAIN_DISCARDED` with the
+    /// reason in `last_error`.
+    #[error("discarded: {0}")]
+    Discard(String),
+    /// Not yet: run again after this long, the attempt not spent (a
+    /// dependency is not ready). Capped by the kind's
+    /// [`KindOptions::max_snoozes`](crate::KindOptions); past it a snooze
+    /// spends an attempt.
+    #[error("snoozed for {0:?}")]
+    Snooze(Duration),
+    /// The payload is not what this release's type for the kind expects.
+    /// Another release may decode it (a newer one, mid-rollout), so the job
+    /// is handed back with a backoff, its attempt not spent, never discarded
+    /// (docs/migrations.md).
     #[error("payload cannot be decoded: {0}")]
     Undecodable(String),
 }
 
+impl JobError {
+    pub fn failed(error: impl std::fmt::Display) -> Self {
+        JobError::Failed(error.to_string())
+    }
+
+    pub fn discard(reason: impl std::fmt::Display) -> Self {
+        JobError::Discard(reason.to_string())
+    }
+}
+
 impl From<sqlx::Error> for JobError {
     fn from(error: sqlx::Error) -> Self {
-        JobError::Failed(error.to_string())
+        JobError::failed(error)
     }
 }
