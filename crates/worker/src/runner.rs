@@ -172,7 +172,8 @@ impl Runner {
             runner.held.remove(fence);
             runner.tally.record(ending);
             runner.metrics.record(&kind, ending, claimed.elapsed());
-            if ending != Ending::Finished {
+            // A snooze is the handler's own plan, not news.
+            if !matches!(ending, Ending::Finished | Ending::Snoozed) {
                 tracing::info!(
                     job_id = fence.id.0,
                     claim = fence.claim,

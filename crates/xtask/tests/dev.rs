@@ -38,23 +38,35 @@ async fn start(database_url: &str, within: Duration) -> Dev {
         .spawn()
         .unwrap();
     let output = Arc::new(Mutex::new(Vec::new()));
+    let mut readers = Vec::new();
     for pipe in [
         Box::new(child.stdout.take().unwrap()) as Box<dyn tokio::io::AsyncRead + Send + Unpin>,
         Box::new(child.stderr.take().unwrap()),
     ] {
         let output = output.clone();
-        tokio::spawn(async move {
+        readers.push(tokio::spawn(async move {
             let mut lines = BufReader::new(pipe).lines();
             while let Ok(Some(line)) = lines.next_line().await {
                 output.lock().unwrap().push(line);
             }
-        });
+        }));
     }
     let deadline = Instant::now() + within;
     loop {
         let seen = output.lock().unwrap().join("\n");
         if seen.contains("api ready") && seen.contains("worker ready") {
             return Dev { child, output };
+        }
+        // `cargo xtask dev` that gave up (a failed build or migration)
+        // fails the test now, not at the deadline minutes later.
+        if let Some(status) = child.try_wait().unwrap() {
+            // Its last lines; a pipe a grandchild still holds ends the
+            // wait at the bound.
+            for reader in readers {
+                let _ = tokio::time::timeout(Duration::from_secs(5), reader).await;
+            }
+            let seen = output.lock().unwrap().join("\n");
+            panic!("`cargo xtask dev` exited before ready ({status}):\n{seen}");
         }
         assert!(
             Instant::now() < deadline,

@@ -48,10 +48,6 @@ pub fn standard(dependencies: &Dependencies) -> Handlers {
 pub(crate) mod tests {
     use super::*;
 
-    pub const FULFIL: FulfilOrderHandler = FulfilOrderHandler {
-        work_time: Duration::ZERO,
-    };
-
     /// A pending order, as the api creates it.
     pub async fn new_order(pool: &sqlx::PgPool) -> uuid::Uuid {
         sqlx::query_scalar(
