@@ -1,15 +1,11 @@
 -- The job queue. Nothing here knows the example domain: delete the orders
 -- migrations and the queue stands alone.
 --
--- This and 20261123000002_orders.sql replace 20261123000001_jobs_and_orders.sql,
--- which created both. `if not exists` makes them no-ops on a database that
--- ran that one; the binaries accept its leftover row in _sqlx_migrations.
---
 -- `lease` is a fencing counter: every claim bumps it, and every completion,
 -- failure or release must present the value it claimed with. A worker whose
 -- lease was rescued and handed to someone else can therefore never overwrite
 -- the newer attempt.
-create table if not exists jobs (
+create table jobs (
     id               bigint generated always as identity primary key,
     kind             text        not null,
     payload          jsonb       not null default '{}'::jsonb,
@@ -32,13 +28,13 @@ create table if not exists jobs (
 -- Serves the claim query: `state = 'available' and run_at <= now()
 -- order by priority, run_at, id`, the kind a filter. Partial, so finished
 -- jobs cost it nothing.
-create index if not exists jobs_claim_idx on jobs (priority, run_at, id)
+create index jobs_claim_idx on jobs (priority, run_at, id)
     where state = 'available';
 
 -- Serves the rescuer: running jobs whose lease has expired.
-create index if not exists jobs_lease_expiry_idx on jobs (lease_expires_at)
+create index jobs_lease_expiry_idx on jobs (lease_expires_at)
     where state = 'running';
 
 -- At most one job per unique key.
-create unique index if not exists jobs_unique_key_idx on jobs (unique_key)
+create unique index jobs_unique_key_idx on jobs (unique_key)
     where unique_key is not null;

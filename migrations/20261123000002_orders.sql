@@ -4,7 +4,7 @@
 --
 -- `fulfil_count` counts fulfilment effects applied, so exactly-once is
 -- visible as `fulfil_count = 1` on every fulfilled order.
-create table if not exists orders (
+create table orders (
     id               uuid        primary key default gen_random_uuid(),
     customer_id      text        not null,
     items            jsonb       not null,
@@ -19,5 +19,5 @@ create table if not exists orders (
 
 -- Idempotency holds across replicas and restarts because the database, not
 -- a process, decides who owns a key.
-create unique index if not exists orders_idempotency_key_idx on orders (idempotency_key)
+create unique index orders_idempotency_key_idx on orders (idempotency_key)
     where idempotency_key is not null;

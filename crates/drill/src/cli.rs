@@ -212,6 +212,17 @@ pub struct LocalArgs {
     )]
     pub shutdown_mode: ShutdownMode,
 
+    /// The workers' WORKER_UNDECODABLE. `discard` is the upgrade drill's
+    /// negative control for payload skew: release N's workers discard the
+    /// payloads of N+1 they cannot decode, and the drill must fail.
+    #[arg(
+        long,
+        env = "DRILL_WORKER_UNDECODABLE",
+        value_name = "DRILL_WORKER_UNDECODABLE",
+        default_value = "hand-back"
+    )]
+    pub worker_undecodable: Undecodable,
+
     /// The workers' WORK_TIME per order.
     #[arg(long, env = "DRILL_WORK_TIME", value_name = "DRILL_WORK_TIME", default_value = "50ms", value_parser = humantime::parse_duration)]
     pub work_time: Duration,
@@ -350,6 +361,7 @@ impl LocalArgs {
             "termination_grace_period": human(self.termination_grace_period),
             "drain_delay": human(self.drain_delay),
             "shutdown_mode": self.shutdown_mode.env_value(),
+            "worker_undecodable": self.worker_undecodable.env_value(),
             "work_time": human(self.work_time),
             "queue_lease": human(self.queue_lease),
             "upgrade": self.upgrade_from().map(|(api, worker)| serde_json::json!({
@@ -388,6 +400,24 @@ pub fn default_binary(name: &str) -> PathBuf {
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
     target.join("debug").join(name)
+}
+
+/// What the workers do with a payload they cannot decode (the worker's
+/// `WORKER_UNDECODABLE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Undecodable {
+    HandBack,
+    Discard,
+}
+
+impl Undecodable {
+    /// The value of the workers' WORKER_UNDECODABLE.
+    pub fn env_value(self) -> String {
+        ValueEnum::to_possible_value(&self)
+            .expect("no variant is skipped")
+            .get_name()
+            .to_owned()
+    }
 }
 
 impl ShutdownMode {

@@ -25,6 +25,12 @@ const JOBS_IN_STATE: &str = "select count(*) from jobs j
 const JOBS_BY_KIND: &str = "select j.kind, j.state, count(*) from jobs j
      join orders o on j.payload->>'order_id' = o.id::text
      where o.idempotency_key like $1 group by j.kind, j.state";
+/// Jobs whose last attempt met a payload its worker could not decode (the
+/// worker's own words in `last_error`): in an upgrade that changes a
+/// payload, release N's workers meeting release N+1's jobs.
+const UNDECODABLE: &str = "select count(*) from jobs j
+     join orders o on j.payload->>'order_id' = o.id::text
+     where o.idempotency_key like $1 and j.last_error like 'payload cannot be decoded%'";
 /// Receipts sent other than once: `send_receipt` is exactly-once in effect.
 const BAD_RECEIPT_COUNT: &str = "select count(*) from receipts r
      join orders o on r.order_id = o.id
@@ -39,6 +45,9 @@ pub struct DbCheck {
     pub jobs_stuck: u64,
     /// Jobs that ran out of attempts.
     pub jobs_discarded: u64,
+    /// Jobs a worker could not decode, by their `last_error`: handed back
+    /// for a release that can, or, with `WORKER_UNDECODABLE=discard`, lost.
+    pub jobs_undecodable: u64,
     /// The run's jobs by kind, then by state: in an upgrade, whether the
     /// new release's kind ran, or waits for workers that know it.
     pub jobs_by_kind: BTreeMap<String, BTreeMap<String, u64>>,
@@ -88,6 +97,7 @@ pub async fn check(
         orders_pending: count(pool, PENDING, key_prefix).await?,
         jobs_stuck: jobs_in(pool, key_prefix, &["available", "running"]).await?,
         jobs_discarded: jobs_in(pool, key_prefix, &["discarded"]).await?,
+        jobs_undecodable: count(pool, UNDECODABLE, key_prefix).await?,
         jobs_by_kind: jobs_by_kind(pool, key_prefix).await?,
         receipts_bad_count: if has_table(pool, "receipts").await? {
             count(pool, BAD_RECEIPT_COUNT, key_prefix).await?

@@ -211,6 +211,7 @@ fn pod_env(args: &LocalArgs, role: Role) -> Vec<(String, String)> {
     if role == Role::Worker {
         env.extend([
             ("WORK_TIME", human(args.work_time)),
+            ("WORKER_UNDECODABLE", args.worker_undecodable.env_value()),
             ("QUEUE_LEASE", human(args.queue_lease)),
             ("QUEUE_HEARTBEAT", human(args.queue_lease / 3)),
             ("DATABASE_ACQUIRE_TIMEOUT", human(args.queue_lease / 3)),

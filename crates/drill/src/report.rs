@@ -39,6 +39,9 @@ pub struct Report {
     pub orders_bad_fulfil_count: u64,
     pub jobs_stuck: u64,
     pub jobs_discarded: u64,
+    /// Jobs a worker could not decode: in an upgrade that changes a payload,
+    /// release N meeting release N+1's jobs.
+    pub jobs_undecodable: u64,
     /// The run's jobs by kind, then state: in an upgrade, whether the new
     /// release's kind ran, or waits for a worker that knows it.
     pub jobs_by_kind: BTreeMap<String, BTreeMap<String, u64>>,
@@ -89,6 +92,7 @@ impl Report {
             orders_bad_fulfil_count,
             jobs_stuck,
             jobs_discarded,
+            jobs_undecodable,
             receipts_bad_count,
             ..
         } = evidence.db;
@@ -119,6 +123,7 @@ impl Report {
             orders_bad_fulfil_count,
             jobs_stuck,
             jobs_discarded,
+            jobs_undecodable,
             jobs_by_kind: evidence.db.jobs_by_kind.clone(),
             receipts_bad_count,
             queue_drained: evidence.queue_drained,
@@ -191,6 +196,10 @@ impl Report {
             (
                 "jobs stuck / discarded",
                 format!("{} / {}", self.jobs_stuck, self.jobs_discarded),
+            ),
+            (
+                "jobs a worker could not decode",
+                self.jobs_undecodable.to_string(),
             ),
             ("pods stopped / SIGKILLed", pods_stopped),
             ("pods exiting non-zero", pods_unclean),

@@ -18,14 +18,37 @@ pub struct TestDb {
 impl TestDb {
     /// Creates an empty database with every migration applied.
     pub async fn new() -> Self {
-        let server_url = std::env::var("DATABASE_URL")
-            .expect("DATABASE_URL is not set: run the tests with `cargo xtask test`, which starts a throwaway PostgreSQL");
-        Self::on(&server_url).await
+        Self::on(&server_url()).await
     }
 
     /// The same on the server at `server_url`: for a test that owns its
     /// server, to restart or freeze it.
     pub async fn on(server_url: &str) -> Self {
+        let db = Self::empty(server_url).await;
+        db.migrate().await;
+        db
+    }
+
+    /// A database with every migration but the newest applied, as a new
+    /// release's pods find it while its migrate Job has not run yet; and the
+    /// newest's version. [`TestDb::migrate`] then plays the Job.
+    pub async fn behind_newest_migration() -> (Self, i64) {
+        let db = Self::empty(&server_url()).await;
+        let migrator = service::schema::migrator();
+        let versions: Vec<i64> = migrator.iter().map(|m| m.version).collect();
+        let [.., before_newest, newest] = versions[..] else {
+            panic!("fewer than two migrations");
+        };
+        migrator.run_to(before_newest, &db.pool).await.unwrap();
+        (db, newest)
+    }
+
+    /// Applies every migration not applied yet.
+    pub async fn migrate(&self) {
+        service::schema::migrator().run(&self.pool).await.unwrap();
+    }
+
+    async fn empty(server_url: &str) -> Self {
         let server: PgConnectOptions = server_url.parse().expect("a PostgreSQL URL");
         let name = format!("test_{}", uuid::Uuid::new_v4().simple());
         let mut admin = PgConnection::connect_with(&server)
@@ -45,7 +68,6 @@ impl TestDb {
             .connect_with(options)
             .await
             .unwrap();
-        service::schema::migrator().run(&pool).await.unwrap();
         Self {
             name,
             url,
@@ -55,21 +77,10 @@ impl TestDb {
     }
 }
 
-impl TestDb {
-    /// Forgets that the newest migration was applied, as if this release's
-    /// migrate Job had not run yet, and returns its version. Its schema
-    /// objects stay, so applying it again must be harmless, as every
-    /// migration here is.
-    pub async fn unapply_newest_migration(&self) -> i64 {
-        sqlx::query_scalar(
-            "delete from _sqlx_migrations
-             where version = (select max(version) from _sqlx_migrations)
-             returning version",
-        )
-        .fetch_one(&self.pool)
-        .await
-        .unwrap()
-    }
+fn server_url() -> String {
+    std::env::var("DATABASE_URL").expect(
+        "DATABASE_URL is not set: run the tests with `cargo xtask test`, which starts a throwaway PostgreSQL",
+    )
 }
 
 /// The one number `sql` selects, such as a `count(*)`.

@@ -58,6 +58,17 @@ pub struct Args {
     #[arg(long, env = "QUEUE_POLL_INTERVAL", value_name = "QUEUE_POLL_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
     pub queue_poll_interval: Duration,
 
+    /// `hand-back`, or `discard`: a negative control for the upgrade drill,
+    /// which must be able to see a worker that discards the payloads it
+    /// cannot decode lose a newer release's jobs. Never deploy `discard`.
+    #[arg(
+        long,
+        env = "WORKER_UNDECODABLE",
+        value_name = "WORKER_UNDECODABLE",
+        default_value = "hand-back"
+    )]
+    pub worker_undecodable: Undecodable,
+
     /// Names this process in `jobs.locked_by`. Defaults to host and pid.
     #[arg(long, env = "WORKER_ID", value_name = "WORKER_ID")]
     pub worker_id: Option<String>,
@@ -126,4 +137,15 @@ impl Args {
             format!("{}-{}", host.trim(), std::process::id())
         })
     }
+}
+
+/// What the worker does with a job whose payload it cannot decode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Undecodable {
+    /// Back to the queue, attempt not spent, for a release that can decode
+    /// it (docs/migrations.md).
+    HandBack,
+    /// Discarded at once, as a worker that trusts its own release would: the
+    /// upgrade drill's negative control.
+    Discard,
 }

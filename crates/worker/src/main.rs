@@ -88,6 +88,7 @@ async fn main() -> ExitCode {
         completer: Completer::spawn(pool.clone(), args.database.call_bound()),
         tally: tally.clone(),
         metrics: metrics::JobMetrics::new(),
+        undecodable: args.worker_undecodable,
     };
     // Each loop stops on the token of the phase it belongs to, and is
     // awaited as a hook of that phase below.

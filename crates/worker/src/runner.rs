@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::completer::Completer;
+use crate::config::Undecodable;
 use crate::context::{Done, JobContext, JobError};
 use crate::handler::Handlers;
 use crate::held::Held;
@@ -45,6 +46,7 @@ pub struct Runner {
     pub completer: Completer,
     pub tally: Tally,
     pub metrics: JobMetrics,
+    pub undecodable: Undecodable,
 }
 
 impl Runner {
@@ -270,6 +272,12 @@ impl Runner {
             Ok(Err(JobError::Undecodable(error))) => {
                 self.metrics.undecodable(handler.kind().name());
                 let error = format!("payload cannot be decoded: {error}");
+                if self.undecodable == Undecodable::Discard {
+                    let discarded = queue::discard(pool, fence, &error);
+                    return self
+                        .recorded(fence, "discard", Ending::Discarded, discarded)
+                        .await;
+                }
                 let handed_back = queue::hand_back(pool, fence, &error, UNDECODABLE_BACKOFF);
                 self.recorded(fence, "hand-back", Ending::HandedBack, handed_back)
                     .await

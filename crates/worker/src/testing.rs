@@ -25,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::completer::Completer;
+use crate::config::Undecodable;
 use crate::handler::{Handlers, JobHandler, Registered};
 use crate::held::Held;
 use crate::metrics::JobMetrics;
@@ -125,5 +126,6 @@ fn in_process_runner(pool: &PgPool, handlers: Handlers, cancel: CancellationToke
             cancel: Default::default(),
         },
         metrics: JobMetrics::new(),
+        undecodable: Undecodable::HandBack,
     }
 }

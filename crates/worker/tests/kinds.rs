@@ -89,8 +89,7 @@ async fn worker_kinds_naming_a_kind_without_a_handler_is_bad_config() {
 
 #[tokio::test]
 async fn a_worker_claims_nothing_until_the_database_has_its_migrations() {
-    let db = TestDb::new().await;
-    let newest = db.unapply_newest_migration().await;
+    let (db, newest) = TestDb::behind_newest_migration().await;
     let mut tx = db.pool.begin().await.unwrap();
     queue::enqueue(&mut tx, &NewJob::new(&Noop {}))
         .await
@@ -116,14 +115,7 @@ async fn a_worker_claims_nothing_until_the_database_has_its_migrations() {
     );
 
     // The migrate Job catches up; the same process starts claiming.
-    sqlx::query(
-        "insert into _sqlx_migrations (version, description, success, checksum, execution_time)
-         values ($1, 'applied late', true, '\\x00', 0)",
-    )
-    .bind(newest)
-    .execute(&db.pool)
-    .await
-    .unwrap();
+    db.migrate().await;
     wait_until(
         &db.pool,
         "the job to complete",
