@@ -42,7 +42,10 @@ async fn a_post_creates_the_order_and_its_job_together() {
     );
     assert_eq!(
         testkit::enqueued::<SendReceipt>(&api.db.pool).await,
-        [SendReceipt { order_id }]
+        [SendReceipt {
+            order_id,
+            customer_id: Some("c-1".to_owned()),
+        }]
     );
 
     let fetched: Value = client

@@ -23,10 +23,17 @@ impl Job for FulfilOrder {
 /// Send an order's receipt, once in effect. Added a release after
 /// [`FulfilOrder`]: workers of the release before claim none of these, so
 /// they wait for this release's workers (docs/migrations.md).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SendReceipt {
     pub order_id: Uuid,
+    /// Whom the receipt is addressed to, as the order named them. Added a
+    /// release after the kind, so a field, not a new kind: optional, so
+    /// this release still runs the receipts the one before queued without
+    /// it; that release cannot decode the receipts this one queues, and
+    /// hands them back until a worker of this one runs them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<String>,
 }
 
 impl Job for SendReceipt {
@@ -51,9 +58,15 @@ mod tests {
             serde_json::to_value(FulfilOrder { order_id }).unwrap(),
             queued
         );
+        let receipt = SendReceipt {
+            order_id,
+            customer_id: None,
+        };
+        assert_eq!(serde_json::to_value(&receipt).unwrap(), queued);
         assert_eq!(
-            serde_json::to_value(SendReceipt { order_id }).unwrap(),
-            queued
+            serde_json::from_value::<SendReceipt>(queued).unwrap(),
+            receipt,
+            "a receipt queued before customer_id still runs"
         );
         assert_eq!(FulfilOrder::KIND, "fulfil_order");
         assert_eq!(SendReceipt::KIND, "send_receipt");

@@ -116,18 +116,19 @@ pub async fn run(args: LocalArgs) -> anyhow::Result<bool> {
             tokio::time::sleep_until(at.into()).await;
             progress.note(&format!("drill: rollout {k} of {} begins", args.rollouts));
             if k == 1 && upgrade.is_some() {
-                // Release N+1: its migrate Job and its Deployments are
-                // applied together; its pods stay unready until the Job ends.
+                // Release N+1: its migrate Job and its api are applied
+                // together; its pods stay unready until the Job ends. The
+                // workers roll once the api has: the order that leaves N's
+                // workers claiming N+1's jobs longest, the worst case for a
+                // payload N cannot decode. Rolled together, N's workers
+                // were gone before N+1's api had its first request.
                 api.set_binary(api_bin.clone());
                 if args.upgrade_workers {
                     worker.set_binary(worker_bin.clone());
                 }
                 let job_log = log_dir.join("migrate-upgrade.log");
-                tokio::try_join!(
-                    migrate(&api_bin, &cluster_url, &job_log),
-                    api.rollout(),
-                    worker.rollout()
-                )?;
+                tokio::try_join!(migrate(&api_bin, &cluster_url, &job_log), api.rollout())?;
+                worker.rollout().await?;
             } else {
                 tokio::try_join!(api.rollout(), worker.rollout())?;
             }

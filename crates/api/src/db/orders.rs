@@ -95,7 +95,11 @@ pub async fn create(
         let order_id = row.id;
         let jobs = [
             NewJob::new(&FulfilOrder { order_id }).trace_context(traceparent.clone()),
-            NewJob::new(&SendReceipt { order_id }).trace_context(traceparent),
+            NewJob::new(&SendReceipt {
+                order_id,
+                customer_id: Some(order.customer_id.clone()),
+            })
+            .trace_context(traceparent),
         ];
         queue::enqueue_many(&mut tx, &jobs).await?;
         tx.commit().await?;

@@ -25,10 +25,11 @@ impl JobHandler for SendReceiptHandler {
         }
         let mut tx = ctx.pool.begin().await?;
         sqlx::query(
-            "insert into receipts (order_id) values ($1)
+            "insert into receipts (order_id, customer_id) values ($1, $2)
              on conflict (order_id) do update set sent_count = receipts.sent_count + 1",
         )
         .bind(receipt.order_id)
+        .bind(&receipt.customer_id)
         .execute(&mut *tx)
         .await?;
         ctx.complete(tx).await
@@ -48,15 +49,19 @@ mod tests {
     async fn sends_the_receipt_once_and_completes_in_the_same_commit() {
         let db = TestDb::new().await;
         let order_id = new_order(&db.pool).await;
-        let sent = work(&db.pool, SendReceiptHandler, &SendReceipt { order_id }).await;
+        let receipt = SendReceipt {
+            order_id,
+            customer_id: Some("c-1".to_owned()),
+        };
+        let sent = work(&db.pool, SendReceiptHandler, &receipt).await;
         assert_eq!(sent.ending, Ending::Finished);
         assert_eq!((sent.state.as_str(), sent.attempt), ("completed", 1));
-        let sent_count: i64 =
-            sqlx::query_scalar("select sent_count from receipts where order_id = $1")
+        let (sent_count, customer_id): (i64, Option<String>) =
+            sqlx::query_as("select sent_count, customer_id from receipts where order_id = $1")
                 .bind(order_id)
                 .fetch_one(&db.pool)
                 .await
                 .unwrap();
-        assert_eq!(sent_count, 1);
+        assert_eq!((sent_count, customer_id.as_deref()), (1, Some("c-1")));
     }
 }
