@@ -4,9 +4,44 @@
 
 use std::time::Duration;
 
+use sqlx::postgres::PgArguments;
+use sqlx::query::Query;
 use sqlx::{PgConnection, PgExecutor, Postgres, Transaction};
 
 use crate::job::Fence;
+
+/// The update that ends an attempt: it sets `$set`, frees the lease, and
+/// changes the row only while the lease is still the attempt's (`$1` the
+/// job's id, `$2` the lease it was claimed with; bind them with
+/// [`fenced`]). `$tail` follows the fence: a further condition, or
+/// `returning`. The fence is written here once, so no ending can forget it.
+macro_rules! ending_update {
+    ($set:expr $(, $tail:expr)?) => {
+        concat!(
+            "update jobs set ",
+            $set,
+            ", locked_by = null, lease_expires_at = null
+             where id = $1 and lease = $2 and state = 'running'"
+            $(, " ", $tail)?
+        )
+    };
+}
+pub(crate) use ending_update;
+
+/// `sql` (an [`ending_update!`]) with the attempt's fence bound as `$1` and
+/// `$2`.
+pub(crate) fn fenced(sql: &'static str, fence: Fence) -> Query<'static, Postgres, PgArguments> {
+    sqlx::query(sql).bind(fence.id.0).bind(fence.claim)
+}
+
+/// Runs a [`fenced`] statement: `true` when it changed the attempt's row,
+/// `false` when the lease was no longer the attempt's.
+pub(crate) async fn changed<'c>(
+    statement: Query<'static, Postgres, PgArguments>,
+    executor: impl PgExecutor<'c>,
+) -> Result<bool, sqlx::Error> {
+    Ok(statement.execute(executor).await?.rows_affected() == 1)
+}
 
 /// Proof that one attempt completed its job: the fenced completion, and the
 /// transaction that wrote the attempt's effect with it, committed. Only
@@ -53,15 +88,8 @@ pub async fn complete(
 }
 
 async fn mark_completed(conn: &mut PgConnection, fence: Fence) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "update jobs set state = 'completed', finished_at = now(), locked_by = null, lease_expires_at = null
-         where id = $1 and lease = $2 and state = 'running'",
-    )
-    .bind(fence.id.0)
-    .bind(fence.claim)
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    let statement = ending_update!("state = 'completed', finished_at = now()");
+    changed(fenced(statement, fence), conn).await
 }
 
 /// Completes many jobs in one statement; returns the fences actually
@@ -161,27 +189,26 @@ pub async fn fail<'c>(
     error: &str,
     backoff: Backoff,
 ) -> Result<FailOutcome, sqlx::Error> {
-    let state: Option<String> = sqlx::query_scalar(concat!(
-        "update jobs set
-             state = case when attempt >= max_attempts then 'discarded' else 'available' end,
+    let statement = ending_update!(
+        concat!(
+            "state = case when attempt >= max_attempts then 'discarded' else 'available' end,
              run_at = case when attempt >= max_attempts then run_at else ",
-        backoff_run_at!("attempt"),
-        " end,
+            backoff_run_at!("attempt"),
+            " end,
              finished_at = case when attempt >= max_attempts then now() end,
-             last_error = $5,
-             locked_by = null,
-             lease_expires_at = null
-         where id = $1 and lease = $2 and state = 'running'
-         returning state"
-    ))
-    .bind(fence.id.0)
-    .bind(fence.claim)
-    .bind(backoff.base.as_secs_f64())
-    .bind(backoff.max.as_secs_f64())
-    .bind(error)
-    .bind(MAX_BACKOFF_EXPONENT)
-    .fetch_optional(executor)
-    .await?;
+             last_error = $5"
+        ),
+        "returning state"
+    );
+    let state: Option<String> = sqlx::query_scalar(statement)
+        .bind(fence.id.0)
+        .bind(fence.claim)
+        .bind(backoff.base.as_secs_f64())
+        .bind(backoff.max.as_secs_f64())
+        .bind(error)
+        .bind(MAX_BACKOFF_EXPONENT)
+        .fetch_optional(executor)
+        .await?;
     Ok(match state.as_deref() {
         Some("discarded") => FailOutcome::Discarded,
         Some(_) => FailOutcome::Retrying,
@@ -197,15 +224,6 @@ pub async fn discard<'c>(
     fence: Fence,
     error: &str,
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "update jobs set state = 'discarded', finished_at = now(), last_error = $3,
-                         locked_by = null, lease_expires_at = null
-         where id = $1 and lease = $2 and state = 'running'",
-    )
-    .bind(fence.id.0)
-    .bind(fence.claim)
-    .bind(error)
-    .execute(executor)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    let statement = ending_update!("state = 'discarded', finished_at = now(), last_error = $3");
+    changed(fenced(statement, fence).bind(error), executor).await
 }

@@ -6,23 +6,17 @@ use std::time::Duration;
 
 use sqlx::PgExecutor;
 
-use crate::finish::{Backoff, MAX_BACKOFF_EXPONENT, backoff_run_at};
+use crate::finish::{
+    Backoff, MAX_BACKOFF_EXPONENT, backoff_run_at, changed, ending_update, fenced,
+};
 use crate::job::Fence;
 
 /// Hands a job back at once: for work that acknowledged cancellation, so it
 /// did not fail, it was interrupted. Never call this while the job's code
 /// may still be running.
 pub async fn release<'c>(executor: impl PgExecutor<'c>, fence: Fence) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "update jobs set state = 'available', attempt = attempt - 1, run_at = now(),
-                         locked_by = null, lease_expires_at = null
-         where id = $1 and lease = $2 and state = 'running'",
-    )
-    .bind(fence.id.0)
-    .bind(fence.claim)
-    .execute(executor)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    let statement = ending_update!("state = 'available', attempt = attempt - 1, run_at = now()");
+    changed(fenced(statement, fence), executor).await
 }
 
 /// Runs the job again after `after`, its attempt given back: the handler
@@ -37,19 +31,15 @@ pub async fn snooze<'c>(
     after: Duration,
     max_snoozes: i32,
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "update jobs set state = 'available', attempt = attempt - 1, snoozes = snoozes + 1,
-                         run_at = now() + make_interval(secs => $3),
-                         locked_by = null, lease_expires_at = null
-         where id = $1 and lease = $2 and state = 'running' and snoozes < $4",
-    )
-    .bind(fence.id.0)
-    .bind(fence.claim)
-    .bind(after.as_secs_f64())
-    .bind(max_snoozes)
-    .execute(executor)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    let statement = ending_update!(
+        "state = 'available', attempt = attempt - 1, snoozes = snoozes + 1,
+         run_at = now() + make_interval(secs => $3)",
+        "and snoozes < $4"
+    );
+    let statement = fenced(statement, fence)
+        .bind(after.as_secs_f64())
+        .bind(max_snoozes);
+    changed(statement, executor).await
 }
 
 /// Hands a job back after a backoff that grows with its claims, its attempt
@@ -62,19 +52,14 @@ pub async fn hand_back<'c>(
     error: &str,
     backoff: Backoff,
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(concat!(
-        "update jobs set state = 'available', attempt = attempt - 1, run_at = ",
-        backoff_run_at!("lease"),
-        ", last_error = $5, locked_by = null, lease_expires_at = null
-         where id = $1 and lease = $2 and state = 'running'"
-    ))
-    .bind(fence.id.0)
-    .bind(fence.claim)
-    .bind(backoff.base.as_secs_f64())
-    .bind(backoff.max.as_secs_f64())
-    .bind(error)
-    .bind(MAX_BACKOFF_EXPONENT)
-    .execute(executor)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    let statement = ending_update!(concat!(
+        "state = 'available', attempt = attempt - 1, last_error = $5, run_at = ",
+        backoff_run_at!("lease")
+    ));
+    let statement = fenced(statement, fence)
+        .bind(backoff.base.as_secs_f64())
+        .bind(backoff.max.as_secs_f64())
+        .bind(error)
+        .bind(MAX_BACKOFF_EXPONENT);
+    changed(statement, executor).await
 }

@@ -14,12 +14,9 @@ use common::K;
 const LEASE: Duration = Duration::from_secs(30);
 
 async fn enqueue(pool: &PgPool, job: NewJob) -> JobId {
-    let mut tx = pool.begin().await.unwrap();
-    let id = queue::enqueue(&mut tx, &job)
-        .await
-        .unwrap()
-        .expect("inserted");
-    tx.commit().await.unwrap();
+    let [id] = testkit::enqueue(pool, &[job]).await[..] else {
+        panic!("not inserted");
+    };
     id
 }
 
@@ -89,10 +86,8 @@ async fn claim_takes_only_free_slots_in_priority_order_and_bumps_attempt_and_lea
 #[tokio::test]
 async fn concurrent_claimers_never_get_the_same_job() {
     let db = TestDb::new().await;
-    let mut tx = db.pool.begin().await.unwrap();
     let jobs: Vec<NewJob> = (0..200).map(|n| NewJob::new(&K { n })).collect();
-    queue::enqueue_many(&mut tx, &jobs).await.unwrap();
-    tx.commit().await.unwrap();
+    testkit::enqueue(&db.pool, &jobs).await;
 
     let claimers = (0..4).map(|n| {
         let claimer = Claimer::new(db.pool.clone(), format!("w{n}"), LEASE, [K::KIND]);

@@ -88,6 +88,15 @@ pub async fn count(pool: &PgPool, sql: &'static str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
 }
 
+/// Enqueues `jobs` in a transaction of their own, as a test's setup does;
+/// the ids of those inserted.
+pub async fn enqueue(pool: &PgPool, jobs: &[queue::NewJob]) -> Vec<queue::JobId> {
+    let mut tx = pool.begin().await.unwrap();
+    let ids = queue::enqueue_many(&mut tx, jobs).await.unwrap();
+    tx.commit().await.unwrap();
+    ids
+}
+
 /// The runnable jobs of `J`'s kind, decoded, oldest first: what a route or
 /// a handler enqueued, typed, as `rivertest`'s `RequireInserted` checks.
 ///

@@ -7,7 +7,7 @@ mod process;
 pub mod report;
 mod settings_doc;
 
-pub use db::{TestDb, count, enqueued};
+pub use db::{TestDb, count, enqueue, enqueued};
 
 /// The repository's root, where `migrations/`, `deploy/` and the docs live:
 /// the one way the tests find it (`xtask::workspace::root` is the tools').

@@ -100,17 +100,14 @@ impl queue::Job for MalformedFulfilOrder {
 #[tokio::test]
 async fn a_payload_this_release_cannot_decode_is_handed_back_with_a_backoff_and_counted() {
     let db = TestDb::new().await;
-    let mut tx = db.pool.begin().await.unwrap();
-    queue::enqueue(
-        &mut tx,
-        &NewJob::new(&MalformedFulfilOrder {
+    testkit::enqueue(
+        &db.pool,
+        &[NewJob::new(&MalformedFulfilOrder {
             order: "not-a-uuid".into(),
         })
-        .max_attempts(1),
+        .max_attempts(1)],
     )
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
+    .await;
     let worker = start(&db, &[]).await;
     wait_until(
         &db.pool,

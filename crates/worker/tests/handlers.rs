@@ -51,11 +51,7 @@ fn answers(answer: fn() -> JobError) -> Answers {
 #[tokio::test]
 async fn a_failing_job_backs_off_then_is_discarded_with_its_last_error() {
     let db = TestDb::new().await;
-    let mut tx = db.pool.begin().await.unwrap();
-    queue::enqueue(&mut tx, &NewJob::new(&Noop {}).max_attempts(2))
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
+    testkit::enqueue(&db.pool, &[NewJob::new(&Noop {}).max_attempts(2)]).await;
     let failing = answers(|| JobError::failed("the payment service said no"));
     let before = time::OffsetDateTime::now_utc();
     let first = work_next(&db.pool, failing.clone()).await;
@@ -95,11 +91,7 @@ async fn snoozes_past_the_kinds_cap_spend_attempts() {
         },
         ..answers(|| JobError::Snooze(Duration::ZERO))
     };
-    let mut tx = db.pool.begin().await.unwrap();
-    queue::enqueue(&mut tx, &NewJob::new(&Noop {}).max_attempts(2))
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
+    testkit::enqueue(&db.pool, &[NewJob::new(&Noop {}).max_attempts(2)]).await;
     for snooze in 1..=2 {
         let worked = work_next(&db.pool, snoozer.clone()).await;
         assert_eq!((worked.ending, worked.attempt), (Ending::Snoozed, 0));
@@ -155,11 +147,7 @@ async fn a_job_past_its_kinds_timeout_is_cancelled_and_fails_with_the_kinds_back
 #[tokio::test]
 async fn a_job_cancelled_at_the_drain_budget_is_released_with_its_attempt_given_back() {
     let db = TestDb::new().await;
-    let mut tx = db.pool.begin().await.unwrap();
-    queue::enqueue(&mut tx, &NewJob::new(&Noop {}))
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
+    testkit::enqueue(&db.pool, &[NewJob::new(&Noop {})]).await;
     let drain_budget = CancellationToken::new();
     let patient = Answers {
         wait_for_cancel: true,
@@ -189,14 +177,10 @@ impl Job for NextReleasesFulfilOrder {
 #[tokio::test]
 async fn a_payload_this_release_cannot_decode_is_handed_back_never_discarded() {
     let db = TestDb::new().await;
-    let mut tx = db.pool.begin().await.unwrap();
     let next = NextReleasesFulfilOrder {
         order_ids: vec![Uuid::new_v4()],
     };
-    queue::enqueue(&mut tx, &NewJob::new(&next).max_attempts(1))
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
+    testkit::enqueue(&db.pool, &[NewJob::new(&next).max_attempts(1)]).await;
     for claim in 1..=3 {
         let fulfil = FulfilOrderHandler {
             work_time: Duration::ZERO,

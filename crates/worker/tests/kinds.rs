@@ -16,11 +16,7 @@ use common::{WORKER, start, wait_until};
 #[tokio::test]
 async fn a_kind_a_worker_does_not_run_waits_untouched_until_one_that_does_runs_it_once() {
     let db = TestDb::new().await;
-    let mut tx = db.pool.begin().await.unwrap();
-    queue::enqueue(&mut tx, &NewJob::new(&Noop {}))
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
+    testkit::enqueue(&db.pool, &[NewJob::new(&Noop {})]).await;
 
     // As an old release would: it has no `noop` to run.
     let old = start(&db, &[("WORKER_KINDS", FulfilOrder::KIND)]).await;
@@ -90,11 +86,7 @@ async fn worker_kinds_naming_a_kind_without_a_handler_is_bad_config() {
 #[tokio::test]
 async fn a_worker_claims_nothing_until_the_database_has_its_migrations() {
     let (db, newest) = TestDb::behind_newest_migration().await;
-    let mut tx = db.pool.begin().await.unwrap();
-    queue::enqueue(&mut tx, &NewJob::new(&Noop {}))
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
+    testkit::enqueue(&db.pool, &[NewJob::new(&Noop {})]).await;
 
     let worker = start(&db, &[]).await;
     worker

@@ -37,12 +37,6 @@ async fn start(db: &TestDb, endpoint: &str) -> Service {
     worker
 }
 
-async fn enqueue(db: &TestDb, jobs: Vec<NewJob>) {
-    let mut tx = db.pool.begin().await.unwrap();
-    queue::enqueue_many(&mut tx, &jobs).await.unwrap();
-    tx.commit().await.unwrap();
-}
-
 async fn wait_all_completed(db: &TestDb, jobs: i64) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -73,7 +67,7 @@ async fn the_final_flush_exports_every_job_and_continues_the_enqueuers_trace() {
         NewJob::new(&Noop {}).trace_context(Some(format!("00-{trace_id}-00f067aa0ba902b7-01")));
     let mut jobs = vec![traced];
     jobs.extend((0..24).map(|_| NewJob::new(&Noop {})));
-    enqueue(&db, jobs).await;
+    testkit::enqueue(&db.pool, &jobs).await;
     wait_all_completed(&db, 25).await;
 
     assert_eq!(
@@ -111,7 +105,7 @@ async fn a_collector_that_never_answers_cannot_hold_the_process_past_its_deadlin
     let db = TestDb::new().await;
     let dead = dead_collector().await;
     let mut worker = start(&db, &format!("http://{dead}")).await;
-    enqueue(&db, vec![NewJob::new(&Noop {})]).await;
+    testkit::enqueue(&db.pool, &[NewJob::new(&Noop {})]).await;
     wait_all_completed(&db, 1).await;
 
     let signalled = Instant::now();

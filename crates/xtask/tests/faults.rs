@@ -314,14 +314,11 @@ async fn a_worker_that_cannot_renew_its_lease_cancels_the_job_before_the_lease_c
     .fetch_one(&db.pool)
     .await
     .unwrap();
-    let mut tx = db.pool.begin().await.unwrap();
-    queue::enqueue(
-        &mut tx,
-        &queue::NewJob::new(&domain::FulfilOrder { order_id: order }),
+    testkit::enqueue(
+        &db.pool,
+        &[queue::NewJob::new(&domain::FulfilOrder { order_id: order })],
     )
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
+    .await;
     let lease = Duration::from_secs(3);
     let env = [
         ("QUEUE_LEASE", "3s"),
