@@ -62,9 +62,12 @@ impl Runner {
         // the wait a job whose NOTIFY was missed already has.
         let mut floors = ClaimFloors::new(self.poll_interval);
         loop {
+            // `biased`: with a free slot and stop-intake both ready, stop
+            // wins. Unbiased, the loop claimed once more half the time.
             let first = tokio::select! {
-                permit = slots.clone().acquire_owned() => permit.expect("never closed"),
+                biased;
                 _ = stop.cancelled() => break,
+                permit = slots.clone().acquire_owned() => permit.expect("never closed"),
             };
             let mut permits = vec![first];
             while let Ok(permit) = slots.clone().try_acquire_owned() {
@@ -81,6 +84,13 @@ impl Runner {
                     Vec::new()
                 }
             };
+            if stop.is_cancelled() {
+                // Intake stopped while the claim was out. Nothing starts
+                // after stop-intake, and a job spawned now might outlive
+                // the drain: it goes straight back, attempt given back.
+                self.hand_back_unstarted(claimed).await;
+                break;
+            }
             let found_work = !claimed.is_empty();
             for (job, permit) in claimed.into_iter().zip(permits.drain(..)) {
                 self.spawn(job, permit, claim_sent);
@@ -88,9 +98,10 @@ impl Runner {
             drop(permits);
             if !found_work {
                 tokio::select! {
+                    biased;
+                    _ = stop.cancelled() => break,
                     _ = wait_for_hint(&mut listener) => {}
                     _ = tokio::time::sleep(self.poll_interval) => {}
-                    _ = stop.cancelled() => break,
                 }
             }
         }
@@ -98,6 +109,21 @@ impl Runner {
             && let Err(error) = bounded(self.call_bound, listener.unlisten_all()).await
         {
             tracing::debug!(%error, "unlisten failed; the connection closes anyway");
+        }
+    }
+
+    /// Releases jobs claimed as intake stopped, never started.
+    async fn hand_back_unstarted(&self, claimed: Vec<ClaimedJob>) {
+        for job in claimed {
+            let released = queue::release(self.claimer.pool(), job.fence);
+            let ending = self
+                .recorded(job.fence, "release", Ending::Released, released)
+                .await;
+            tracing::info!(
+                job_id = job.fence.id.0,
+                ?ending,
+                "claimed as intake stopped; not started"
+            );
         }
     }
 
@@ -339,3 +365,7 @@ async fn wait_for_hint(listener: &mut Option<PgListener>) {
         None => std::future::pending().await,
     }
 }
+
+#[cfg(test)]
+#[path = "runner_tests.rs"]
+mod tests;

@@ -107,7 +107,11 @@ pub async fn work_next_with<H: JobHandler>(
     }
 }
 
-fn in_process_runner(pool: &PgPool, handlers: Handlers, cancel: CancellationToken) -> Runner {
+pub(crate) fn in_process_runner(
+    pool: &PgPool,
+    handlers: Handlers,
+    cancel: CancellationToken,
+) -> Runner {
     let claimer = Claimer::new(pool.clone(), "in-process test", LEASE, handlers.kinds());
     Runner {
         claimer,
