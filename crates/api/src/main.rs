@@ -144,9 +144,21 @@ async fn main() -> ExitCode {
 }
 
 /// `api migrate`: what a Kubernetes Job runs before the new version serves.
+/// Then the INVALID indexes an interrupted concurrent build left, which the
+/// migrations' `if not exists` would skip (service::invalid_indexes).
 async fn migrate(pool: &sqlx::PgPool) -> ExitCode {
-    match service::schema::migrator().run(pool).await {
-        Ok(()) => {
+    if let Err(error) = service::schema::migrator().run(pool).await {
+        tracing::error!(%error, "migration failed");
+        return ExitCode::FAILURE;
+    }
+    match service::invalid_indexes::rebuild_invalid_indexes(pool).await {
+        Ok(rebuilt) => {
+            if !rebuilt.is_empty() {
+                tracing::warn!(
+                    ?rebuilt,
+                    "rebuilt the INVALID indexes an interrupted build left"
+                );
+            }
             tracing::info!("migrations applied");
             ExitCode::SUCCESS
         }

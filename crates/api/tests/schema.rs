@@ -76,3 +76,48 @@ async fn a_database_ahead_of_the_release_stays_ready_and_its_migrate_job_succeed
         String::from_utf8_lossy(&migrated.stdout)
     );
 }
+
+/// An interrupted `create index concurrently` leaves an INVALID index that a
+/// retried migration's `if not exists` would skip. `api migrate` rebuilds
+/// it, and fails naming it while it cannot be rebuilt. A unique index built
+/// over duplicates stands for the interrupted build: it too is left
+/// INVALID, and it cannot be rebuilt until the duplicate is gone.
+#[tokio::test]
+async fn migrate_rebuilds_an_invalid_index_and_fails_naming_one_it_cannot() {
+    let db = TestDb::new().await;
+    sqlx::raw_sql("create table scratch (n integer); insert into scratch values (1), (1)")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    sqlx::raw_sql("create unique index concurrently scratch_n_idx on scratch (n)")
+        .execute(&db.pool)
+        .await
+        .expect_err("duplicates fail the build");
+    let valid = || async {
+        sqlx::query_scalar::<_, bool>(
+            "select indisvalid from pg_index where indexrelid = 'scratch_n_idx'::regclass",
+        )
+        .fetch_one(&db.pool)
+        .await
+        .unwrap()
+    };
+    assert!(!valid().await, "the failed build left an INVALID index");
+
+    let migrated = migrate(&db.url).await;
+    let output = String::from_utf8_lossy(&migrated.stdout);
+    assert_eq!(migrated.status.code(), Some(1), "{output}");
+    assert!(output.contains("scratch_n_idx"), "{output}");
+
+    sqlx::query("delete from scratch where ctid = (select min(ctid) from scratch)")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let migrated = migrate(&db.url).await;
+    let output = String::from_utf8_lossy(&migrated.stdout);
+    assert_eq!(migrated.status.code(), Some(0), "{output}");
+    assert!(
+        output.contains("scratch_n_idx"),
+        "the rebuild is logged: {output}"
+    );
+    assert!(valid().await, "rebuilt");
+}

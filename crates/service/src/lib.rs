@@ -6,6 +6,7 @@ pub mod args;
 pub mod db;
 pub mod exit;
 pub mod hooks;
+pub mod invalid_indexes;
 pub mod ops;
 pub mod schema;
 pub mod secrets;
