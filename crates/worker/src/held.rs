@@ -66,11 +66,16 @@ impl Held {
 
     /// Cancels the work of an attempt whose lease is no longer ours. Its
     /// fenced completion would fail anyway; cancelling stops it wasting
-    /// effort, and stops it racing the attempt that replaced it.
-    pub fn cancel_lost(&self, fence: Fence) {
-        if let Some(lease) = self.lock().get(&fence) {
+    /// effort, and stops it racing the attempt that replaced it. `false`
+    /// when the attempt is no longer held: it ended after the heartbeat read
+    /// the fences.
+    pub fn cancel_lost(&self, fence: Fence) -> bool {
+        let held = self.lock();
+        let lease = held.get(&fence);
+        if let Some(lease) = lease {
             lease.cancel.cancel();
         }
+        lease.is_some()
     }
 
     /// Cancels every attempt whose lease may run out before `next_check`:

@@ -200,14 +200,20 @@ impl Runner {
             runner.held.remove(fence);
             runner.tally.record(ending);
             runner.metrics.record(&kind, ending, claimed.elapsed());
-            // A snooze is the handler's own plan, not news.
-            if !matches!(ending, Ending::Finished | Ending::Snoozed) {
-                tracing::info!(
+            match ending {
+                // A snooze is the handler's own plan, not news.
+                Ending::Finished | Ending::Snoozed => {}
+                Ending::LeaseLost => tracing::warn!(
+                    job_id = fence.id.0,
+                    claim = fence.claim,
+                    "lease lost; this attempt's end was not recorded"
+                ),
+                _ => tracing::info!(
                     job_id = fence.id.0,
                     claim = fence.claim,
                     ?ending,
                     "job did not finish"
-                );
+                ),
             }
             drop(permit);
         };
