@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use queue::{ClaimedJob, Completed, Fence};
+use service::db::bounded;
 use sqlx::{PgPool, Postgres, Transaction};
 use tokio_util::sync::CancellationToken;
 
@@ -20,6 +21,9 @@ pub struct JobContext {
     /// every effect; a handler that never looks is left to its lease.
     pub cancel: CancellationToken,
     pub pool: PgPool,
+    /// The longest a healthy database takes to answer one call
+    /// (`DatabaseArgs::call_bound`), as for every other queue call.
+    pub(crate) call_bound: Duration,
 }
 
 impl JobContext {
@@ -31,8 +35,13 @@ impl JobContext {
     /// effect, and commits: the effect happens once, with the completion,
     /// or not at all. [`JobError::LeaseLost`] when the job is no longer
     /// ours; the transaction has been rolled back then.
+    ///
+    /// Bounded like every queue call. A commit that gets no answer in time
+    /// fails the attempt, and that failure is fenced too: if the commit did
+    /// land, the job is completed and the failure changes nothing.
     pub async fn complete(&self, tx: Transaction<'static, Postgres>) -> Result<Done, JobError> {
-        match queue::complete(tx, self.fence()).await? {
+        let completion = bounded(self.call_bound, queue::complete(tx, self.fence()));
+        match completion.await? {
             Some(completed) => Ok(Done::Completed(completed)),
             None => Err(JobError::LeaseLost),
         }

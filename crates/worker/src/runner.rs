@@ -233,6 +233,7 @@ impl Runner {
             job,
             cancel: cancel.clone(),
             pool: self.claimer.pool().clone(),
+            call_bound: self.call_bound,
         };
         let work = AssertUnwindSafe(handler.run(ctx)).catch_unwind();
         let (outcome, timed_out) = match options.timeout {
