@@ -87,13 +87,6 @@ pub fn is_unavailable(error: &sqlx::Error) -> bool {
     }
 }
 
-/// Whether the database answers within [`READINESS_TIMEOUT`], for `/readyz`.
-pub async fn is_reachable(pool: &PgPool) -> bool {
-    bounded(READINESS_TIMEOUT, sqlx::query("select 1").execute(pool))
-        .await
-        .is_ok()
-}
-
 /// `Pool::close` waits without bound for every checked-out connection, so it
 /// belongs in the close phase, whose budget bounds it, after everything that
 /// uses the pool has stopped.

@@ -1,7 +1,7 @@
 //! Runs one phase's hooks inside its budget, and turns what happened into a
 //! [`PhaseReport`].
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures::future::join_all;
@@ -113,6 +113,15 @@ pub(crate) async fn run_hooks(
 ) -> PhaseReport {
     plan.shared.mark_phase(phase);
     let start = Instant::now();
+    // Where a second signal brought the deadline forward: one instant for
+    // every hook, and the budget the report shows.
+    let cut_at = OnceLock::new();
+    if let OnHurry::Shorten(hurry, window) = on_hurry
+        && hurry.is_cancelled()
+    {
+        let _ = cut_at.set(start + window);
+    }
+    let cut_at = &cut_at;
     let runs = hooks.into_iter().map(|(name, counts, hook)| {
         let ctx = HookContext {
             deadline,
@@ -126,7 +135,7 @@ pub(crate) async fn run_hooks(
                     Ok(Err(error)) => (Outcome::Failed, Some(error.to_string())),
                     Err(join) => (Outcome::Failed, Some(panic_message(join))),
                 },
-                cut = hurried_deadline(deadline, on_hurry) => {
+                cut = hurried_deadline(deadline, on_hurry, cut_at) => {
                     task.abort();
                     match cut {
                         Some(outcome) => (outcome, Some("cut short by a second signal".to_owned())),
@@ -148,6 +157,7 @@ pub(crate) async fn run_hooks(
         }
     });
     let hooks = join_all(runs).await;
+    let deadline = cut_at.get().map_or(deadline, |cut| deadline.min(*cut));
     let outcome = [Outcome::Failed, Outcome::TimedOut, Outcome::Skipped]
         .into_iter()
         .find(|worst| hooks.iter().any(|h| h.outcome == *worst))
@@ -169,8 +179,13 @@ fn millis_ceil(d: Duration) -> u64 {
 }
 
 /// Resolves when a hook must be abandoned: `None` at its own deadline, or the
-/// outcome to report when a second signal cut it short.
-async fn hurried_deadline(deadline: Instant, on_hurry: OnHurry<'_>) -> Option<Outcome> {
+/// outcome to report when a second signal cut it short (at `cut_at`, set by
+/// the first hook to see the signal).
+async fn hurried_deadline(
+    deadline: Instant,
+    on_hurry: OnHurry<'_>,
+    cut_at: &OnceLock<Instant>,
+) -> Option<Outcome> {
     match on_hurry {
         OnHurry::Ignore => {
             sleep_until(deadline).await;
@@ -185,7 +200,7 @@ async fn hurried_deadline(deadline: Instant, on_hurry: OnHurry<'_>) -> Option<Ou
                 () = sleep_until(deadline) => return None,
                 () = hurry.cancelled() => {}
             }
-            let cut = Instant::now() + window;
+            let cut = *cut_at.get_or_init(|| Instant::now() + window);
             if cut >= deadline {
                 sleep_until(deadline).await;
                 return None;

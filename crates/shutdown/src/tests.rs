@@ -178,6 +178,11 @@ async fn a_second_signal_during_a_stuck_stop_intake_cuts_it_to_the_cancel_window
         "2 s before the signal, then the 1 s SHUTDOWN_CANCEL_TIMEOUT, not the 17 s drain budget"
     );
     assert_eq!(
+        report.phase(Phase::StopIntake).unwrap().budget_ms,
+        3000,
+        "the report shows the budget the phase had, not the drain's"
+    );
+    assert_eq!(
         report.phase(Phase::Drain).unwrap().outcome,
         Outcome::Skipped
     );
