@@ -206,7 +206,7 @@ impl Runner {
                 Ending::LeaseLost => tracing::warn!(
                     job_id = fence.id.0,
                     claim = fence.claim,
-                    "lease lost; this attempt's end was not recorded"
+                    "attempt's end not recorded: its lease is another attempt's, or will expire"
                 ),
                 _ => tracing::info!(
                     job_id = fence.id.0,

@@ -82,13 +82,15 @@ async fn an_attempt_whose_job_was_rescued_and_claimed_again_here_leaves_the_new_
     assert_eq!(
         lost,
         [1],
-        "attempt 1, and only it, ended on a lost lease: {:#?}",
+        "attempt 1, and only it, ended with its lease lost: {:#?}",
         worker.events()
     );
 }
 
-/// What an attempt logs when its fenced ending is refused.
-const LEASE_LOST: &str = "lease lost; this attempt's end was not recorded";
+/// What an attempt logs when its fenced ending is refused, or gets no
+/// answer.
+const LEASE_LOST: &str =
+    "attempt's end not recorded: its lease is another attempt's, or will expire";
 
 /// What a broken producer, or one from a release with another payload
 /// shape, could have queued under `fulfil_order`.

@@ -346,6 +346,17 @@ async fn a_worker_that_cannot_renew_its_lease_cancels_the_job_before_the_lease_c
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
+    // When the lease runs out, by the database's clock, as the last renewal
+    // left it. A renewal after this read only moves it later, and the
+    // worker would then cancel later by as much, still before this instant:
+    // it cancels two beats before its lease ends.
+    let left: f64 = sqlx::query_scalar(
+        "select extract(epoch from lease_expires_at - clock_timestamp())::float8 from jobs",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    let expires = Instant::now() + Duration::from_secs_f64(left);
     // Nothing answers from here on: renewals hang, and are abandoned.
     pg.freeze(true).unwrap();
     let frozen = Instant::now();
@@ -360,32 +371,35 @@ async fn a_worker_that_cannot_renew_its_lease_cancels_the_job_before_the_lease_c
             },
         )
         .await;
-    let cancelled_after = frozen.elapsed();
-    let ended = worker
-        .wait_for_message("job did not finish", Duration::from_secs(5))
+    let cancelled = Instant::now();
+    let cancelled_after = cancelled - frozen;
+    worker
+        .wait_for_message(
+            "attempt's end not recorded: its lease is another attempt's, or will expire",
+            Duration::from_secs(5),
+        )
         .await;
     pg.freeze(false).unwrap();
     eprintln!(
-        "freeze: cancelled {cancelled_after:?} after the database froze; attempt ended as {}",
-        ended["ending"]
+        "freeze: cancelled {cancelled_after:?} after the database froze, {:?} before the lease expired",
+        expires.saturating_duration_since(cancelled)
     );
     assert!(
-        cancelled_after < lease,
-        "cancelled {cancelled_after:?} after the freeze, not before the {lease:?} lease could expire"
+        cancelled < expires,
+        "cancelled {:?} after the lease expired",
+        cancelled - expires
     );
 
-    // The lease expires unrenewed, the job is rescued and run again, once.
+    // The lease expires unrenewed, the job is rescued and run again, once:
+    // the job completed, and its effect counted once after it.
     let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let fulfilled: i32 = sqlx::query_scalar("select fulfil_count from orders")
-            .fetch_one(&db.pool)
-            .await
-            .unwrap();
-        if fulfilled > 0 {
-            assert_eq!(fulfilled, 1);
-            break;
-        }
-        assert!(Instant::now() < deadline, "never fulfilled after the thaw");
+    while sqlx::query_scalar::<_, i64>("select count(*) from jobs where state = 'completed'")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap()
+        == 0
+    {
+        assert!(Instant::now() < deadline, "never completed after the thaw");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     worker.signal(Signal::SIGTERM);
@@ -394,5 +408,13 @@ async fn a_worker_that_cannot_renew_its_lease_cancels_the_job_before_the_lease_c
         Some(0),
         "{}",
         worker.stderr()
+    );
+    let fulfilled: i32 = sqlx::query_scalar("select fulfil_count from orders")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        fulfilled, 1,
+        "fulfilled once, counted after the worker is gone"
     );
 }
