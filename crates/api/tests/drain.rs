@@ -287,3 +287,41 @@ async fn what_outlives_the_drain_budget_is_closed_by_force_and_counted() {
     assert_eq!(drained["requests_in_flight"], 1, "{report}");
     assert_eq!(drained["requests_drained"], 0, "{report}");
 }
+
+/// A connection that sent part of its first request head and stopped is
+/// busy to hyper, and the silent-connection timer is no longer watched once
+/// the drain begins: every shutdown waited out its whole drain budget, and
+/// reported the connection forced. It is closed at the start of the drain.
+#[tokio::test]
+async fn a_stalled_first_request_head_is_closed_when_the_drain_begins() {
+    // Drain budget: 10 s − 1 s SHUTDOWN_CANCEL_TIMEOUT − 3 × 500 ms = 7.5 s.
+    let mut api = start(&[("SHUTDOWN_GRACE_PERIOD", "10s")]).await;
+    let mut stalled = TcpStream::connect(api.addr).await.unwrap();
+    stalled.write_all(b"GET /livez HTTP/1.1\r\n").await.unwrap();
+    // The server has read the bytes once a whole request on another
+    // connection has been answered after them.
+    let mut other = TcpStream::connect(api.addr).await.unwrap();
+    exchange(
+        &mut other,
+        "/v1/orders/00000000-0000-0000-0000-000000000000",
+    )
+    .await;
+    drop(other);
+    api.service.signal(Signal::SIGTERM);
+    assert!(
+        closed_within(&mut stalled, Duration::from_secs(6)).await,
+        "the stalled connection was closed before the drain budget ran out"
+    );
+    assert_eq!(
+        api.service.wait_exit(Duration::from_secs(10)).await.code(),
+        Some(0)
+    );
+    let report = api.service.report(Duration::from_secs(1)).await;
+    let drain = testkit::report::phase(&report, "drain");
+    assert!(
+        drain["elapsed_ms"].as_u64().unwrap() < 1000,
+        "the drain ended well inside its 7.5 s budget: {report}"
+    );
+    let forced = hook_counts(&report, "cancel", "http requests");
+    assert_eq!(forced["connections_forced"], 0, "{report}");
+}

@@ -25,6 +25,8 @@ pub enum ClosedEarly {
     AtLimit,
     /// No complete request head within `API_HEADER_READ_TIMEOUT` of opening.
     Silent,
+    /// No complete request head when the drain began.
+    Draining,
 }
 
 impl ClosedEarly {
@@ -32,6 +34,7 @@ impl ClosedEarly {
         match self {
             Self::AtLimit => "at_limit",
             Self::Silent => "silent",
+            Self::Draining => "no_head_at_drain",
         }
     }
 }
@@ -48,7 +51,7 @@ impl ConnectionSlots {
         let closed_early = telemetry::meter("api")
             .u64_counter("api.connections.closed_early")
             .with_description(
-                "Connections closed before being served: at API_MAX_CONNECTIONS, or silent past API_HEADER_READ_TIMEOUT",
+                "Connections closed before being served: at API_MAX_CONNECTIONS, silent past API_HEADER_READ_TIMEOUT, or without a whole request head when the drain began",
             )
             .build();
         // Present from the start, so dashboards and alerts see a 0.

@@ -11,7 +11,8 @@
 //!   finish. New connections are still accepted and served, then closed
 //!   after their first response.
 //! * **stop intake** (after the delay): the listener closes, and every HTTP/1.1
-//!   connection still idle is closed.
+//!   connection still idle is closed, as is every connection that has not
+//!   sent a whole first request head (`no_head_at_drain`).
 //! * **drain**: wait for the connections to finish.
 //! * **cancel**: drop whatever is left, and count it.
 //!
@@ -247,6 +248,15 @@ async fn serve(
     let result = tokio::select! {
         result = connection.as_mut() => result,
         () = wind_down => {
+            // No whole request head yet: nothing is in flight, however
+            // busy hyper thinks a part-read head is, and the silent timer
+            // is not watched from here on. Left open, one stalled head held
+            // every drain to its budget.
+            if !started.is_cancelled() {
+                signals.slots.closed(ClosedEarly::Draining);
+                tracing::debug!(%peer, "no whole request head when the drain began; connection closed");
+                return;
+            }
             // HTTP/1.1: close now if idle, else after the current response.
             // HTTP/2: GOAWAY; open streams finish.
             connection.as_mut().graceful_shutdown();
