@@ -130,3 +130,64 @@ async fn failing_exports_do_not_print_the_otlp_headers() {
     assert!(printed.contains("shutdown report"), "{printed}");
     assert!(!printed.contains(OTLP_TOKEN), "{printed}");
 }
+
+/// A handler panics with every secret the process was given in its message
+/// (`/test/panic?quote=…`): the database password, `PGPASSWORD` and the
+/// signal-specific OTLP headers. The panic hook, the catch-panic layer's
+/// log line and the shutdown report must print none of them.
+#[tokio::test]
+async fn a_panic_that_quotes_every_secret_prints_none() {
+    let db = testkit::TestDb::new().await;
+    // The test server trusts every connection, so any password works.
+    let url = db
+        .url
+        .replacen("://postgres@", "://postgres:dburl-s3cret@", 1);
+    assert_ne!(url, db.url, "a URL without a password: {}", db.url);
+    let secrets = [
+        ("PGPASSWORD", "pgpassword-s3cret"),
+        ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "traces-t0ken"),
+        ("OTEL_EXPORTER_OTLP_METRICS_HEADERS", "metrics-t0ken"),
+        ("OTEL_EXPORTER_OTLP_LOGS_HEADERS", "logs-t0ken"),
+    ];
+    let mut env = vec![
+        ("DATABASE_URL", url),
+        ("LISTEN_ADDR", ANY_PORT.to_owned()),
+        ("OPS_LISTEN_ADDR", ANY_PORT.to_owned()),
+        ("API_TEST_ROUTES", "1".to_owned()),
+        ("SHUTDOWN_DRAIN_DELAY", "0s".to_owned()),
+    ];
+    for (setting, value) in secrets {
+        let value = match setting {
+            "PGPASSWORD" => value.to_owned(),
+            _ => format!("authorization=Bearer {value}"),
+        };
+        env.push((setting, value));
+    }
+    let mut api = Service::spawn(API, &env);
+    let ready = api
+        .wait_for_message("api ready", Duration::from_secs(10))
+        .await;
+    let addr = testkit::bound_addr(&ready, "listen_addr");
+    let quote = ["DATABASE_URL"]
+        .into_iter()
+        .chain(secrets.map(|(setting, _)| setting))
+        .collect::<Vec<_>>()
+        .join(",");
+    let response = reqwest::get(format!("http://{addr}/test/panic?quote={quote}"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 500);
+    api.wait_for_message("handler panicked", Duration::from_secs(5))
+        .await;
+    api.signal(Signal::SIGTERM);
+    api.wait_exit(Duration::from_secs(20)).await;
+    let printed = format!("{}{}", api.stdout().join("\n"), api.stderr());
+    assert!(printed.contains("panicked on purpose"), "{printed}");
+    assert!(printed.contains("shutdown report"), "{printed}");
+    for secret in ["dburl-s3cret"]
+        .into_iter()
+        .chain(secrets.map(|(_, value)| value))
+    {
+        assert!(!printed.contains(secret), "{secret} leaked: {printed}");
+    }
+}

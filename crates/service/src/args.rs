@@ -106,7 +106,7 @@ impl LogArgs {
     /// flush and the SIGHUP reload, `main` registers itself
     /// ([`crate::hooks`]), so that its shutdown order is all in one place.
     pub fn init_or_exit(&self) -> Telemetry {
-        match telemetry::init(self.log_format, &service_name()) {
+        match telemetry::init(self.log_format, &service_name(), crate::secrets::redact) {
             Ok(telemetry) => telemetry,
             Err(error) => crate::exit::bad_config(error),
         }
@@ -122,7 +122,9 @@ fn service_name() -> String {
         .unwrap_or_else(|| "service".to_owned())
 }
 
-#[derive(Debug, Clone, clap::Args)]
+/// `Debug` by hand: `PgConnectOptions`' own prints the password, and every
+/// service's `Args` derives `Debug` over this.
+#[derive(Clone, clap::Args)]
 pub struct DatabaseArgs {
     /// PostgreSQL connection URL.
     #[arg(long, env = "DATABASE_URL", value_name = "DATABASE_URL", value_parser = parse_database_url, hide_env_values = true)]
@@ -146,6 +148,24 @@ pub struct DatabaseArgs {
     /// for ever.
     #[arg(long, env = "DATABASE_STATEMENT_TIMEOUT", value_name = "DATABASE_STATEMENT_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
     pub database_statement_timeout: Duration,
+}
+
+impl std::fmt::Debug for DatabaseArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let url = &self.database_url;
+        f.debug_struct("DatabaseArgs")
+            .field("host", &url.get_host())
+            .field("port", &url.get_port())
+            .field("database", &url.get_database())
+            .field("username", &url.get_username())
+            .field("database_max_connections", &self.database_max_connections)
+            .field("database_acquire_timeout", &self.database_acquire_timeout)
+            .field(
+                "database_statement_timeout",
+                &self.database_statement_timeout,
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 impl DatabaseArgs {
@@ -200,6 +220,21 @@ fn one_line(rendered: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_settings_debug_without_the_password() {
+        let args = DatabaseArgs {
+            database_url: "postgres://app:s3cret-pw@db.internal:5432/app"
+                .parse()
+                .unwrap(),
+            database_max_connections: 10,
+            database_acquire_timeout: Duration::from_secs(5),
+            database_statement_timeout: Duration::from_secs(5),
+        };
+        let printed = format!("{args:?}");
+        assert!(printed.contains("db.internal"), "{printed}");
+        assert!(!printed.contains("s3cret-pw"), "{printed}");
+    }
 
     #[derive(Debug, Parser)]
     struct Cli {

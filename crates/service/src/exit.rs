@@ -24,7 +24,7 @@ pub fn database_at_start(error: sqlx::Error) -> ExitCode {
     if !crate::db::is_unavailable(&error) {
         bad_config(format!("DATABASE_URL: {error}"));
     }
-    let error = crate::secrets::redact(&error.to_string());
+    let error = crate::secrets::redact(&error.to_string()).into_owned();
     tracing::error!(%error, "cannot reach what DATABASE_URL names; exiting {DEPENDENCY_UNAVAILABLE}");
     ExitCode::from(DEPENDENCY_UNAVAILABLE)
 }

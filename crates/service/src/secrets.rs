@@ -6,12 +6,25 @@
 //! given. So every line the services print before their logs exist (a bad
 //! setting, a database that refused), and every panic message, goes through
 //! [`redact`], which knows the secret values themselves and replaces them
-//! wherever they appear.
+//! wherever they appear. So do the logs (the services' log writer), the
+//! `last_error` a worker stores, and the shutdown report.
+//!
+//! The values come from the settings below, from PostgreSQL's own
+//! `PGPASSWORD`, and from the password file libpq and sqlx read
+//! (`PGPASSFILE`, else `~/.pgpass`).
 
+use std::borrow::Cow;
 use std::sync::OnceLock;
 
 /// Settings whose values are secret, whole or in part.
-pub const SECRET_SETTINGS: [&str; 2] = ["DATABASE_URL", "OTEL_EXPORTER_OTLP_HEADERS"];
+pub const SECRET_SETTINGS: [&str; 6] = [
+    "DATABASE_URL",
+    "PGPASSWORD",
+    "OTEL_EXPORTER_OTLP_HEADERS",
+    "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+    "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
+    "OTEL_EXPORTER_OTLP_LOGS_HEADERS",
+];
 
 /// What a redacted secret reads as.
 pub const REDACTED: &str = "<redacted>";
@@ -22,11 +35,11 @@ const SHORTEST_SECRET: usize = 3;
 
 /// `text` with every secret this process was given replaced by
 /// [`REDACTED`].
-pub fn redact(text: &str) -> String {
-    let mut text = text.to_owned();
+pub fn redact(text: &str) -> Cow<'_, str> {
+    let mut text = Cow::Borrowed(text);
     for secret in secrets() {
         if text.contains(secret.as_str()) {
-            text = text.replace(secret.as_str(), REDACTED);
+            text = Cow::Owned(text.replace(secret.as_str(), REDACTED));
         }
     }
     text
@@ -69,16 +82,69 @@ fn secrets() -> &'static [String] {
             for value in values {
                 match setting {
                     "DATABASE_URL" => secrets.extend(url_password(&value)),
+                    "PGPASSWORD" => {}
                     _ => secrets.extend(header_values(&value)),
                 }
                 secrets.push(value);
             }
         }
+        secrets.extend(
+            password_file()
+                .as_deref()
+                .map(passwords)
+                .unwrap_or_default(),
+        );
+        // As a JSON log line writes them: a `"` or `\` in a secret is escaped.
+        let escaped: Vec<String> = secrets
+            .iter()
+            .filter_map(|secret| {
+                let json = serde_json::to_string(secret).ok()?;
+                let inner = &json[1..json.len() - 1];
+                (inner != secret).then(|| inner.to_owned())
+            })
+            .collect();
+        secrets.extend(escaped);
         secrets.retain(|secret| secret.len() >= SHORTEST_SECRET);
         secrets.sort_by_key(|secret| std::cmp::Reverse(secret.len()));
         secrets.dedup();
         secrets
     })
+}
+
+/// The password file's text: `PGPASSFILE`, else `~/.pgpass`, as libpq and
+/// sqlx look for it.
+fn password_file() -> Option<String> {
+    let path = std::env::var_os("PGPASSFILE")
+        .map(std::path::PathBuf::from)
+        .or_else(|| Some(std::path::Path::new(&std::env::var_os("HOME")?).join(".pgpass")))?;
+    std::fs::read_to_string(path).ok()
+}
+
+/// The passwords of a password file's `host:port:database:user:password`
+/// lines, `\:` and `\\` unescaped as libpq does.
+fn passwords(file: &str) -> Vec<String> {
+    file.lines()
+        .filter(|line| !line.trim_start().starts_with('#'))
+        .filter_map(|line| {
+            let mut fields = 0;
+            let mut escaped = false;
+            for (at, c) in line.char_indices() {
+                match c {
+                    _ if escaped => escaped = false,
+                    '\\' => escaped = true,
+                    ':' => {
+                        fields += 1;
+                        if fields == 4 {
+                            let raw = &line[at + 1..];
+                            return Some(raw.replace("\\:", ":").replace("\\\\", "\\"));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            None
+        })
+        .collect()
 }
 
 /// The values of `--flag VALUE` and `--flag=VALUE` on the command line.
@@ -158,6 +224,12 @@ mod tests {
             header_values("authorization=Bearer%20abc123,x-tenant=t1"),
             ["Bearer%20abc123", "Bearer abc123", "t1", "t1"]
         );
+    }
+
+    #[test]
+    fn a_password_file_gives_its_passwords() {
+        let file = "# comment\ndb:5432:app:app:s3cret\n*:*:*:other:pa\\:ss\nbroken line\n";
+        assert_eq!(passwords(file), ["s3cret", "pa:ss"]);
     }
 
     #[test]

@@ -247,7 +247,10 @@ async fn a_third_sigint_exits_at_once_with_130() {
 async fn a_panicking_hook_is_reported_failed_and_later_phases_still_run() {
     let mut probe = start(
         "drain:boom:panic,flush:exporter:10ms,close:pool:10ms",
-        &[("SHUTDOWN_DRAIN_DELAY", "0s")],
+        &[
+            ("SHUTDOWN_DRAIN_DELAY", "0s"),
+            ("PGPASSWORD", "pgpass-s3cret"),
+        ],
     )
     .await;
     probe.service.signal(Signal::SIGTERM);
@@ -261,6 +264,15 @@ async fn a_panicking_hook_is_reported_failed_and_later_phases_still_run() {
         .unwrap()
         .to_owned();
     assert!(error.contains("panicked on purpose"), "{error}");
+    let printed = format!(
+        "{}{}",
+        probe.service.stdout().join("\n"),
+        probe.service.stderr()
+    );
+    assert!(
+        !printed.contains("pgpass-s3cret"),
+        "the panic's secret reached the output: {printed}"
+    );
     assert_eq!(hook_outcome(&report, "flush"), "done");
     assert_eq!(hook_outcome(&report, "close"), "done");
 }

@@ -9,6 +9,7 @@ mod flush;
 mod logs;
 mod otel;
 mod propagation;
+mod redacted_stdout;
 mod span_fields;
 
 pub use exported_span::record_response_status;
@@ -16,6 +17,7 @@ pub use flush::FlushError;
 pub use logs::{LogFormat, LogReload, LogsError};
 pub use otel::{Otel, OtelError};
 pub use propagation::{continue_trace, current_traceparent};
+pub use redacted_stdout::Redact;
 
 /// Everything [`init`] installed.
 #[derive(Debug, Clone)]
@@ -34,9 +36,13 @@ pub enum TelemetryError {
 
 /// Installs logs, traces and metrics. Call once, first thing in `main`,
 /// inside the tokio runtime.
-pub fn init(format: LogFormat, service_name: &str) -> Result<Telemetry, TelemetryError> {
+pub fn init(
+    format: LogFormat,
+    service_name: &str,
+    redact: Redact,
+) -> Result<Telemetry, TelemetryError> {
     let (otel, tracer) = Otel::install(service_name)?;
-    let logs = logs::init_logs(format, tracer)?;
+    let logs = logs::init_logs(format, tracer, redact)?;
     Ok(Telemetry { logs, otel })
 }
 

@@ -15,6 +15,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Registry, reload};
 
+use crate::redacted_stdout::{Redact, RedactedStdout};
 use crate::span_fields::SpanFieldsJson;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -71,10 +72,11 @@ impl LogReload {
 }
 
 /// Installs the global subscriber, with spans also going to `tracer` when
-/// traces are exported.
+/// traces are exported, and every line through `redact`.
 pub(crate) fn init_logs(
     format: LogFormat,
     tracer: Option<opentelemetry_sdk::trace::SdkTracer>,
+    redact: Redact,
 ) -> Result<LogReload, LogsError> {
     let filter_file = std::env::var_os("LOG_FILTER_FILE").map(PathBuf::from);
     let (filter, handle) = reload::Layer::new(read_filter(filter_file.as_deref())?);
@@ -89,7 +91,7 @@ pub(crate) fn init_logs(
                     .with_current_span(true)
                     .with_span_list(false)
                     .fmt_fields(SpanFieldsJson)
-                    .with_writer(std::io::stdout),
+                    .with_writer(RedactedStdout(redact)),
             )
             .try_init(),
         LogFormat::Pretty => registry
@@ -100,7 +102,7 @@ pub(crate) fn init_logs(
                         std::env::var_os("CLICOLOR_FORCE"),
                         std::io::stdout().is_terminal(),
                     ))
-                    .with_writer(std::io::stdout),
+                    .with_writer(RedactedStdout(redact)),
             )
             .try_init(),
     };

