@@ -117,3 +117,127 @@ async fn streams_do_not_poll_and_catch_up_when_the_listener_reconnects() {
     assert!(caught_up.is_ok(), "the stream did not end: {rest}");
     assert!(rest.contains(r#""status":"fulfilled""#), "{rest}");
 }
+
+/// The network drops every connection to the database without a word (a
+/// failover, a partition, a NAT's idle drop): no error arrives, and before
+/// the listener pinged, no stream heard of its order again. A change made
+/// meanwhile reaches the open stream once the listener's ping goes
+/// unanswered and it reconnects: within PING_EVERY (5 s) + PING_TIMEOUT
+/// (2 s), a reconnect, and a catch-up read retried past dead pooled
+/// connections. Bound stated here: 20 s.
+#[tokio::test]
+async fn a_stream_hears_of_its_order_after_the_database_link_was_silently_dropped() {
+    let db = testkit::TestDb::new().await;
+    let server: sqlx::postgres::PgConnectOptions = db.url.parse().unwrap();
+    let upstream = tokio::net::lookup_host((server.get_host(), server.get_port()))
+        .await
+        .unwrap()
+        .next()
+        .unwrap();
+    let proxy = testkit::TcpProxy::start(upstream).await;
+    let proxied = server.port(proxy.addr.port());
+    let proxied_url = sqlx::ConnectOptions::to_url_lossy(&proxied).to_string();
+    let api = common::start_on(
+        db,
+        &[
+            ("DATABASE_URL", &proxied_url),
+            ("DATABASE_ACQUIRE_TIMEOUT", "1s"),
+        ],
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let order = api.create_order(&client).await;
+    let id = order["id"].as_str().unwrap().to_owned();
+    let stream = api.open_events(&client, &order).await;
+    let mut body = stream.bytes_stream();
+    let mut text = String::new();
+    while !text.contains("\n\n") {
+        text.push_str(&String::from_utf8_lossy(
+            &body.next().await.unwrap().unwrap(),
+        ));
+    }
+    assert!(text.contains(r#""status":"pending""#), "{text}");
+
+    proxy.black_hole_open_connections();
+    let dropped = Instant::now();
+    // Fulfilled, and notified, as the worker does, on a connection of its
+    // own: the api's LISTEN never hears it.
+    let mut tx = api.db.pool.begin().await.unwrap();
+    sqlx::query("update orders set status = 'fulfilled', fulfilled_at = now() where id = $1::uuid")
+        .bind(&id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("select pg_notify($1, $2)")
+        .bind(domain::ORDER_STATUS_CHANNEL)
+        .bind(&id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let mut rest = String::new();
+    let heard = tokio::time::timeout(Duration::from_secs(20), async {
+        while !rest.contains(r#""status":"fulfilled""#) {
+            let Some(chunk) = body.next().await else {
+                break;
+            };
+            rest.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+        }
+    })
+    .await;
+    eprintln!("heard after {:?}", dropped.elapsed());
+    assert!(heard.is_ok(), "nothing within 20 s: {rest}");
+    assert!(rest.contains(r#""status":"fulfilled""#), "{rest}");
+}
+
+/// A catch-up read that fails (here: it waits on a table lock past its
+/// 2 s bound) is tried again until it succeeds. Read once, the stream
+/// never heard of its order again.
+#[tokio::test]
+async fn a_failed_catch_up_read_is_retried_until_it_succeeds() {
+    let api = start(&[]).await;
+    let client = reqwest::Client::new();
+    let order = api.create_order(&client).await;
+    let id = order["id"].as_str().unwrap().to_owned();
+    let stream = api.open_events(&client, &order).await;
+    let mut body = stream.bytes_stream();
+    let mut text = String::new();
+    while !text.contains("\n\n") {
+        text.push_str(&String::from_utf8_lossy(
+            &body.next().await.unwrap().unwrap(),
+        ));
+    }
+
+    let mut locked = api.db.pool.begin().await.unwrap();
+    sqlx::query("lock table orders in access exclusive mode")
+        .execute(&mut *locked)
+        .await
+        .unwrap();
+    sqlx::query("select pg_notify($1, $2)")
+        .bind(domain::ORDER_STATUS_CHANNEL)
+        .bind(&id)
+        .execute(&api.db.pool)
+        .await
+        .unwrap();
+    api.service
+        .wait_for_message("cannot re-read order; retrying", Duration::from_secs(10))
+        .await;
+    sqlx::query("update orders set status = 'fulfilled', fulfilled_at = now() where id = $1::uuid")
+        .bind(&id)
+        .execute(&mut *locked)
+        .await
+        .unwrap();
+    locked.commit().await.unwrap();
+
+    let mut rest = String::new();
+    let heard = tokio::time::timeout(Duration::from_secs(10), async {
+        while !rest.contains(r#""status":"fulfilled""#) {
+            let Some(chunk) = body.next().await else {
+                break;
+            };
+            rest.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+        }
+    })
+    .await;
+    assert!(heard.is_ok(), "nothing within 10 s: {rest}");
+}

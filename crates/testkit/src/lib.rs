@@ -6,6 +6,7 @@ pub mod otlp;
 mod process;
 pub mod report;
 mod settings_doc;
+mod tcp_proxy;
 
 pub use db::{TestDb, count, enqueue, enqueued};
 
@@ -16,3 +17,4 @@ pub fn repo_root() -> &'static std::path::Path {
 }
 pub use process::{ANY_PORT, Service, bound_addr, free_addr, workspace_binary};
 pub use settings_doc::settings_missing_from_doc;
+pub use tcp_proxy::TcpProxy;

@@ -26,6 +26,15 @@ const BUFFER: usize = 1024;
 /// Between attempts to get the listener's connection back.
 const RECONNECT_AFTER: Duration = Duration::from_millis(500);
 
+/// A listener that has heard nothing this long proves it is alive with a
+/// round trip. After a failover, a partition or a NAT's idle drop the
+/// socket can stay open with nothing arriving, no error, and no resync,
+/// and sqlx sets no client keepalive: without the ping every stream would
+/// hear nothing until the process restarts.
+const PING_EVERY: Duration = Duration::from_secs(5);
+/// A ping unanswered this long means the connection is gone.
+const PING_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// What the streams are told.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
@@ -66,6 +75,10 @@ async fn connect(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
     Ok(listener)
 }
 
+async fn ping(listener: &mut PgListener) -> Result<(), sqlx::Error> {
+    sqlx::query("select 1").execute(listener).await.map(drop)
+}
+
 async fn relay(
     pool: PgPool,
     mut listener: PgListener,
@@ -76,6 +89,12 @@ async fn relay(
         let next = tokio::select! {
             () = stop.cancelled() => break,
             next = listener.try_recv() => next,
+            () = tokio::time::sleep(PING_EVERY) => {
+                match service::db::bounded(PING_TIMEOUT, ping(&mut listener)).await {
+                    Ok(()) => continue,
+                    Err(error) => Err(error),
+                }
+            }
         };
         match next {
             Ok(Some(notification)) => {
@@ -93,8 +112,8 @@ async fn relay(
                 tracing::warn!("order events listener reconnected; streams catch up");
                 let _ = changed.send(Change::Resync);
             }
-            // Reconnecting failed: try again with a listener of our own, and
-            // catch up once it listens.
+            // Reconnecting failed, or the ping went unanswered: try again
+            // with a listener of our own, and catch up once it listens.
             Err(error) => {
                 tracing::warn!(%error, "order events listener failed; reconnecting");
                 listener = loop {

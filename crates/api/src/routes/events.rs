@@ -36,6 +36,13 @@ use crate::model::{Order, OrderStatus};
 /// How soon a client whose stream was ended should reconnect.
 const RECONNECT_AFTER: Duration = Duration::from_secs(1);
 
+/// A catch-up read that takes longer is abandoned and tried again: its
+/// connection may be one the network dropped without a word.
+const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(2);
+/// The first wait before another catch-up read; it doubles up to the max.
+const CATCH_UP_RETRY: Duration = Duration::from_millis(250);
+const CATCH_UP_RETRY_MAX: Duration = Duration::from_secs(4);
+
 #[derive(Debug, Clone, Copy)]
 pub struct StreamLimits {
     /// `API_MAX_EVENT_STREAMS`.
@@ -156,12 +163,7 @@ impl Watch {
         loop {
             tokio::select! {
                 biased;
-                () = self.stop_intake.cancelled() => {
-                    return Some((Ok(self.reconnect("server draining, reconnect")), self));
-                }
-                () = tokio::time::sleep_until(self.ends_at) => {
-                    return Some((Ok(self.reconnect("stream lifetime reached, reconnect")), self));
-                }
+                why = ended(&self.stop_intake, self.ends_at) => return Some((Ok(self.reconnect(why)), self)),
                 changed = self.changes.recv() => match changed {
                     Ok(Change::Order(id)) if id != self.id => continue,
                     // Ours; or the listener reconnected, or this stream
@@ -170,12 +172,29 @@ impl Watch {
                     Ok(_) | Err(_) => {}
                 },
             }
-            match orders::find(&self.pool, self.id).await {
-                Ok(Some(order)) if order.status != self.last => {
-                    return Some((Ok(self.status_event(&order)), self));
+            // Until it succeeds: a read that failed once (a thousand
+            // streams catching up at once through a small pool, just as the
+            // database comes back) would otherwise leave the stream deaf.
+            let mut retry = CATCH_UP_RETRY;
+            let order = loop {
+                let read =
+                    service::db::bounded(CATCH_UP_TIMEOUT, orders::find(&self.pool, self.id));
+                match read.await {
+                    Ok(order) => break order,
+                    Err(error) => {
+                        tracing::warn!(%error, order_id = %self.id, "cannot re-read order; retrying");
+                    }
                 }
-                Ok(_) => {}
-                Err(error) => tracing::warn!(%error, order_id = %self.id, "cannot re-read order"),
+                tokio::select! {
+                    biased;
+                    why = ended(&self.stop_intake, self.ends_at) => return Some((Ok(self.reconnect(why)), self)),
+                    () = tokio::time::sleep(retry) => retry = (retry * 2).min(CATCH_UP_RETRY_MAX),
+                }
+            };
+            if let Some(order) = order
+                && order.status != self.last
+            {
+                return Some((Ok(self.status_event(&order)), self));
             }
         }
     }
@@ -192,5 +211,15 @@ impl Watch {
     fn reconnect(&mut self, why: &str) -> Event {
         self.done = true;
         Event::default().retry(RECONNECT_AFTER).comment(why)
+    }
+}
+
+/// Resolves, with the reason, when a stream must end: intake stopped, or
+/// its lifetime is up.
+async fn ended(stop_intake: &CancellationToken, ends_at: Instant) -> &'static str {
+    tokio::select! {
+        biased;
+        () = stop_intake.cancelled() => "server draining, reconnect",
+        () = tokio::time::sleep_until(ends_at) => "stream lifetime reached, reconnect",
     }
 }
