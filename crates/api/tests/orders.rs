@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use common::{error_of, order_body, start};
 use domain::{FulfilOrder, SendReceipt};
 use queue::Job;
-use testkit::{ANY_PORT, Service, count};
+use testkit::{ANY_PORT, Service, TestDb, count};
 use uuid::Uuid;
 
 #[tokio::test]
@@ -199,4 +199,41 @@ async fn the_event_stream_follows_the_order_to_fulfilled_and_ends() {
         "{:?}",
         fulfilled_at.elapsed()
     );
+}
+
+/// The connection drops right after the api sends `COMMIT`: the database
+/// commits, and the api never hears. It asks the database what became of
+/// the transaction and answers 201: a "503, retry" would make a client
+/// without an Idempotency-Key create the order twice.
+#[tokio::test]
+async fn a_commit_whose_answer_is_lost_is_answered_as_what_the_database_did() {
+    let db = TestDb::new().await;
+    let server: sqlx::postgres::PgConnectOptions = db.url.parse().unwrap();
+    let upstream = tokio::net::lookup_host((server.get_host(), server.get_port()))
+        .await
+        .unwrap()
+        .next()
+        .unwrap();
+    let proxy = testkit::TcpProxy::start(upstream).await;
+    let proxied = sqlx::ConnectOptions::to_url_lossy(&server.port(proxy.addr.port())).to_string();
+    let api = common::start_on(db, &[("DATABASE_URL", &proxied)]).await;
+    proxy.cut_after_next_commit();
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/orders", api.base))
+        .json(&order_body())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let retry_after = response.headers().get("retry-after").cloned();
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(status, 201, "{body} (Retry-After: {retry_after:?})");
+    let orders = count(&api.db.pool, "select count(*) from orders").await;
+    assert_eq!(orders, 1, "{body}");
+    api.service
+        .wait_for_message(
+            "the commit's answer was lost; it committed",
+            Duration::from_secs(1),
+        )
+        .await;
 }

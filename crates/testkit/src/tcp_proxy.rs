@@ -1,9 +1,12 @@
 //! A TCP proxy in front of PostgreSQL that can black-hole the connections
 //! open through it: their bytes stop flowing both ways, and neither side
 //! sees a close, as after a failover, a partition or a NAT's idle drop.
-//! Connections opened afterwards pass.
+//! Connections opened afterwards pass. It can also cut a connection just
+//! after forwarding a `COMMIT`, so the server commits and the client never
+//! hears whether it did.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -17,6 +20,9 @@ pub struct TcpProxy {
     /// One per connection opened so far; notified, it stops that
     /// connection's bytes.
     open: Arc<Mutex<Vec<Arc<Notify>>>>,
+    /// Armed: the next connection to send a `COMMIT` is closed, both ways,
+    /// right after the `COMMIT` is forwarded.
+    cut_after_commit: Arc<AtomicBool>,
     accept: JoinHandle<()>,
 }
 
@@ -26,8 +32,10 @@ impl TcpProxy {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let open: Arc<Mutex<Vec<Arc<Notify>>>> = Arc::default();
+        let cut_after_commit = Arc::new(AtomicBool::new(false));
         let accept = tokio::spawn({
             let open = open.clone();
+            let cut_after_commit = cut_after_commit.clone();
             async move {
                 while let Ok((client, _)) = listener.accept().await {
                     let Ok(server) = TcpStream::connect(upstream).await else {
@@ -35,11 +43,21 @@ impl TcpProxy {
                     };
                     let hole = Arc::new(Notify::new());
                     open.lock().unwrap().push(hole.clone());
-                    tokio::spawn(forward(client, server, hole));
+                    tokio::spawn(forward(client, server, hole, cut_after_commit.clone()));
                 }
             }
         });
-        Self { addr, open, accept }
+        Self {
+            addr,
+            open,
+            cut_after_commit,
+            accept,
+        }
+    }
+
+    /// Cuts the next connection that sends a `COMMIT`, once it is forwarded.
+    pub fn cut_after_next_commit(&self) {
+        self.cut_after_commit.store(true, Ordering::SeqCst);
     }
 
     /// Stops every connection open now, without closing any.
@@ -57,14 +75,21 @@ impl Drop for TcpProxy {
 }
 
 /// Copies both ways until either side closes, or until `hole`, after which
-/// the sockets are held open and nothing more is read or written.
-async fn forward(mut client: TcpStream, mut server: TcpStream, hole: Arc<Notify>) {
+/// the sockets are held open and nothing more is read or written; or, with
+/// `cut_after_commit` armed, until a `COMMIT` has been forwarded.
+async fn forward(
+    mut client: TcpStream,
+    mut server: TcpStream,
+    hole: Arc<Notify>,
+    cut_after_commit: Arc<AtomicBool>,
+) {
     let (mut client_read, mut client_write) = client.split();
     let (mut server_read, mut server_write) = server.split();
+    let never = AtomicBool::new(false);
     let copy = async {
         tokio::select! {
-            _ = copy_until_closed(&mut client_read, &mut server_write) => {}
-            _ = copy_until_closed(&mut server_read, &mut client_write) => {}
+            _ = copy_until(&mut client_read, &mut server_write, &cut_after_commit) => {}
+            _ = copy_until(&mut server_read, &mut client_write, &never) => {}
         }
     };
     tokio::select! {
@@ -73,9 +98,12 @@ async fn forward(mut client: TcpStream, mut server: TcpStream, hole: Arc<Notify>
     }
 }
 
-async fn copy_until_closed(
+/// Copies until `from` closes, or, with `cut` armed, until a chunk holding
+/// a `COMMIT` query has been written (disarming it).
+async fn copy_until(
     from: &mut (impl AsyncReadExt + Unpin),
     to: &mut (impl AsyncWriteExt + Unpin),
+    cut: &AtomicBool,
 ) -> std::io::Result<()> {
     let mut buffer = [0; 8192];
     loop {
@@ -84,5 +112,10 @@ async fn copy_until_closed(
             return Ok(());
         }
         to.write_all(&buffer[..read]).await?;
+        let commit = buffer[..read].windows(7).any(|bytes| bytes == b"COMMIT\0");
+        if commit && cut.swap(false, Ordering::SeqCst) {
+            to.flush().await?;
+            return Ok(());
+        }
     }
 }

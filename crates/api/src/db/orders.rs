@@ -2,6 +2,8 @@
 
 use domain::{FulfilOrder, SendReceipt};
 use queue::NewJob;
+use std::time::Duration;
+
 use sqlx::PgPool;
 use sqlx::types::Json;
 use time::OffsetDateTime;
@@ -21,9 +23,13 @@ const INSERT: &str = concat!(
     "insert into orders (customer_id, items, idempotency_key, request_hash)
      values ($1, $2, $3, $4)
      on conflict (idempotency_key) where idempotency_key is not null do nothing
-     returning ",
+     returning txid_current() as xid, ",
     order_columns!()
 );
+
+/// A commit that got no answer: how long to ask the database what became
+/// of it before answering that nobody knows.
+const COMMIT_FATE_WITHIN: Duration = Duration::from_secs(2);
 const FIND_BY_KEY: &str = concat!(
     "select ",
     order_columns!(),
@@ -62,6 +68,19 @@ pub enum Created {
     Replayed(Order),
     /// The key was used before with a different request.
     KeyReused,
+    /// The commit got no answer, and the database could not say what
+    /// became of it in time: the order may exist. Not a safe retry without
+    /// the same key.
+    OutcomeUnknown,
+}
+
+/// The new order's row, and its transaction's id, whose fate
+/// `txid_status` tells when the commit gets no answer.
+#[derive(Debug, sqlx::FromRow)]
+struct InsertedRow {
+    xid: i64,
+    #[sqlx(flatten)]
+    order: OrderRow,
 }
 
 /// Inserts the order and enqueues its job in one transaction: both commit or
@@ -83,7 +102,7 @@ pub async fn create(
 ) -> Result<Created, sqlx::Error> {
     let request_hash = order.request_hash();
     let mut tx = pool.begin().await?;
-    let inserted: Option<OrderRow> = sqlx::query_as(INSERT)
+    let inserted: Option<InsertedRow> = sqlx::query_as(INSERT)
         .bind(&order.customer_id)
         .bind(Json(&order.items))
         .bind(idempotency_key)
@@ -91,7 +110,7 @@ pub async fn create(
         .fetch_optional(&mut *tx)
         .await?;
 
-    if let Some(row) = inserted {
+    if let Some(InsertedRow { xid, order: row }) = inserted {
         let order_id = row.id;
         let jobs = [
             NewJob::new(&FulfilOrder { order_id }).trace_context(traceparent.clone()),
@@ -102,8 +121,24 @@ pub async fn create(
             .trace_context(traceparent),
         ];
         queue::enqueue_many(&mut tx, &jobs).await?;
-        tx.commit().await?;
-        return Ok(Created::New(row.into()));
+        // A commit whose answer is lost (the connection dropped during it)
+        // may have committed. Answering "503, retry" then would make a
+        // client without a key create the order twice; the database knows
+        // which it was.
+        return match tx.commit().await {
+            Ok(()) => Ok(Created::New(row.into())),
+            Err(error) => match commit_fate(pool, xid).await {
+                Some(true) => {
+                    tracing::warn!(%error, order_id = %row.id, "the commit's answer was lost; it committed");
+                    Ok(Created::New(row.into()))
+                }
+                Some(false) => Err(error),
+                None => {
+                    tracing::warn!(%error, order_id = %row.id, "the commit's answer was lost, and its fate is unknown");
+                    Ok(Created::OutcomeUnknown)
+                }
+            },
+        };
     }
 
     // Only a key conflict inserts nothing, so the key is set here.
@@ -121,6 +156,31 @@ pub async fn create(
     } else {
         Created::KeyReused
     })
+}
+
+/// Whether transaction `xid` committed (`Some(true)`) or aborted
+/// (`Some(false)`), asked on another connection until it has ended, for at
+/// most [`COMMIT_FATE_WITHIN`]; `None` if that did not tell.
+async fn commit_fate(pool: &PgPool, xid: i64) -> Option<bool> {
+    let deadline = tokio::time::Instant::now() + COMMIT_FATE_WITHIN;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let status = sqlx::query_scalar::<_, Option<String>>("select txid_status($1)")
+            .bind(xid)
+            .fetch_one(pool);
+        match service::db::bounded(left, status).await {
+            Ok(Some(status)) if status == "committed" => return Some(true),
+            Ok(Some(status)) if status == "aborted" => return Some(false),
+            // "in progress": the server is still ending it.
+            Ok(Some(_)) | Err(_) => {}
+            // Too old to know: cannot happen to a transaction this recent.
+            Ok(None) => return None,
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[derive(Debug, sqlx::FromRow)]

@@ -37,7 +37,10 @@ const MAX_KEY_LEN: usize = 255;
         (status = 413, description = "Body above API_BODY_LIMIT", body = ErrorBody),
         (status = 415, description = "Content-Type is not JSON", body = ErrorBody),
         (status = 422, description = "Invalid order, or Idempotency-Key reused for another request", body = ErrorBody),
-        (status = 503, description = "Overloaded or database unavailable; see Retry-After", body = ErrorBody),
+        (status = 500, description = "`outcome_unknown`: the database did not confirm the commit, and \
+                                      the order may exist. No Retry-After: retry only with the same \
+                                      Idempotency-Key, which returns the order if it was created", body = ErrorBody),
+        (status = 503, description = "Overloaded or database unavailable; nothing was created, see Retry-After", body = ErrorBody),
     )
 )]
 pub async fn create_order(
@@ -66,6 +69,13 @@ pub async fn create_order(
             Json(order),
         )
             .into_response()),
+        // 500, not 503: no Retry-After, since a retry without the same key
+        // may create the order twice.
+        Created::OutcomeUnknown => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "outcome_unknown",
+            "the database did not confirm the commit, and the order may exist: retry only with the same Idempotency-Key",
+        )),
         Created::KeyReused => Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "idempotency_key_reused",
