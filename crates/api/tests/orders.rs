@@ -237,3 +237,34 @@ async fn a_commit_whose_answer_is_lost_is_answered_as_what_the_database_did() {
         )
         .await;
 }
+
+/// A create cut by API_REQUEST_TIMEOUT may have committed. Without an
+/// Idempotency-Key a retry could create the order twice, so the answer is
+/// 500 `outcome_unknown` without Retry-After; with a key a retry is safe,
+/// and the answer is 503 with Retry-After.
+#[tokio::test]
+async fn a_create_cut_by_the_request_timeout_says_retry_only_with_a_key() {
+    let api = start(&[("API_REQUEST_TIMEOUT", "300ms")]).await;
+    let mut locked = api.db.pool.begin().await.unwrap();
+    sqlx::query("lock table orders in access exclusive mode")
+        .execute(&mut *locked)
+        .await
+        .unwrap();
+    let client = reqwest::Client::new();
+    let create = |key: Option<&str>| {
+        let mut request = client
+            .post(format!("{}/v1/orders", api.base))
+            .json(&order_body());
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
+        request.send()
+    };
+    let without_key = create(None).await.unwrap();
+    assert!(without_key.headers().get("retry-after").is_none());
+    error_of(without_key, 500, "outcome_unknown").await;
+    let with_key = create(Some("timeout-1")).await.unwrap();
+    assert_eq!(with_key.headers()["retry-after"], "1");
+    error_of(with_key, 503, "timeout").await;
+    locked.rollback().await.unwrap();
+}

@@ -5,12 +5,18 @@
 //! with tokio's timer wheel and deregisters again, even one whose response is
 //! ready on the first poll. This one polls the
 //! request first and only arms a timer for a request that has to wait.
+//!
+//! A timed-out request may have taken effect: the handler is dropped
+//! wherever it was, a commit included. 503 with Retry-After says "retry",
+//! which is safe only for a request that can be repeated: an idempotent
+//! method, or one with an `Idempotency-Key`. Any other gets 500
+//! `outcome_unknown`, without Retry-After.
 
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use axum::http::StatusCode;
+use axum::http::{Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use pin_project_lite::pin_project;
 use tokio::task::coop::{Unconstrained, unconstrained};
@@ -39,9 +45,9 @@ pub struct RequestTimeout<S> {
     timeout: Duration,
 }
 
-impl<S, R> Service<R> for RequestTimeout<S>
+impl<S, B> Service<Request<B>> for RequestTimeout<S>
 where
-    S: Service<R, Response = Response>,
+    S: Service<Request<B>, Response = Response>,
 {
     type Response = Response;
     type Error = S::Error;
@@ -51,8 +57,11 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: R) -> Self::Future {
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let repeatable =
+            request.method().is_idempotent() || request.headers().contains_key("idempotency-key");
         TimeoutFuture {
+            repeatable,
             // The clock starts now, not when the timer is armed.
             deadline: Instant::now() + self.timeout,
             response: self.inner.call(request),
@@ -71,6 +80,8 @@ pin_project! {
         #[pin]
         timer: Option<Unconstrained<Sleep>>,
         deadline: Instant,
+        // Whether a retry is safe whatever the request did before it was cut.
+        repeatable: bool,
     }
 }
 
@@ -92,11 +103,19 @@ where
         }
         let timer = this.timer.as_pin_mut().expect("armed above");
         ready!(timer.poll(cx));
-        Poll::Ready(Ok(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "timeout",
-            "the request took longer than API_REQUEST_TIMEOUT",
-        )
-        .into_response()))
+        let error = if *this.repeatable {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "timeout",
+                "the request took longer than API_REQUEST_TIMEOUT",
+            )
+        } else {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "outcome_unknown",
+                "the request took longer than API_REQUEST_TIMEOUT and may have taken effect: retry only with an Idempotency-Key",
+            )
+        };
+        Poll::Ready(Ok(error.into_response()))
     }
 }

@@ -37,7 +37,8 @@ const MAX_KEY_LEN: usize = 255;
         (status = 413, description = "Body above API_BODY_LIMIT", body = ErrorBody),
         (status = 415, description = "Content-Type is not JSON", body = ErrorBody),
         (status = 422, description = "Invalid order, or Idempotency-Key reused for another request", body = ErrorBody),
-        (status = 500, description = "`outcome_unknown`: the database did not confirm the commit, and \
+        (status = 500, description = "`outcome_unknown`: the database did not confirm the commit, or, \
+                                      without an Idempotency-Key, the request ran past API_REQUEST_TIMEOUT; \
                                       the order may exist. No Retry-After: retry only with the same \
                                       Idempotency-Key, which returns the order if it was created", body = ErrorBody),
         (status = 503, description = "Overloaded or database unavailable; nothing was created, see Retry-After", body = ErrorBody),
