@@ -37,11 +37,13 @@ const MAX_KEY_LEN: usize = 255;
         (status = 413, description = "Body above API_BODY_LIMIT", body = ErrorBody),
         (status = 415, description = "Content-Type is not JSON", body = ErrorBody),
         (status = 422, description = "Invalid order, or Idempotency-Key reused for another request", body = ErrorBody),
-        (status = 500, description = "`outcome_unknown`: the database did not confirm the commit, or, \
-                                      without an Idempotency-Key, the request ran past API_REQUEST_TIMEOUT; \
-                                      the order may exist. No Retry-After: retry only with the same \
-                                      Idempotency-Key, which returns the order if it was created", body = ErrorBody),
-        (status = 503, description = "Overloaded or database unavailable; nothing was created, see Retry-After", body = ErrorBody),
+        (status = 500, description = "`outcome_unknown`, without an Idempotency-Key: the database did not \
+                                      confirm the commit, or the request ran past API_REQUEST_TIMEOUT, and \
+                                      the order may exist. No Retry-After: retry only with an \
+                                      Idempotency-Key", body = ErrorBody),
+        (status = 503, description = "Overloaded or database unavailable, or (`outcome_unknown`, with an \
+                                      Idempotency-Key) the commit unconfirmed; see Retry-After, and retry \
+                                      with the same key", body = ErrorBody),
     )
 )]
 pub async fn create_order(
@@ -70,13 +72,21 @@ pub async fn create_order(
             Json(order),
         )
             .into_response()),
-        // 500, not 503: no Retry-After, since a retry without the same key
-        // may create the order twice.
-        Created::OutcomeUnknown => Err(ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "outcome_unknown",
-            "the database did not confirm the commit, and the order may exist: retry only with the same Idempotency-Key",
-        )),
+        // With a key a retry is safe: it returns the order if it exists. Without
+        // one, 500, not 503: no Retry-After, since a retry may create the
+        // order twice.
+        Created::OutcomeUnknown => Err(match key {
+            Some(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "outcome_unknown",
+                "the database did not confirm the commit: retry with the same Idempotency-Key",
+            ),
+            None => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "outcome_unknown",
+                "the database did not confirm the commit, and the order may exist: retry only with an Idempotency-Key",
+            ),
+        }),
         Created::KeyReused => Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "idempotency_key_reused",
