@@ -10,6 +10,50 @@ use futures::StreamExt;
 
 use common::{error_of, start};
 
+/// Reads `body` until what it sent holds `text`: all it sent, or, if the
+/// stream ended or `within` ran out first, all it sent as the error.
+async fn read_until(
+    body: &mut (impl futures::Stream<Item = reqwest::Result<axum::body::Bytes>> + Unpin),
+    text: &str,
+    within: Duration,
+) -> Result<String, String> {
+    let mut sent = String::new();
+    let read = tokio::time::timeout(within, async {
+        while !sent.contains(text) {
+            let Some(chunk) = body.next().await else {
+                return false;
+            };
+            sent.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+        }
+        true
+    })
+    .await;
+    if read == Ok(true) {
+        Ok(sent)
+    } else {
+        Err(sent)
+    }
+}
+
+/// A new order's id, and its event stream once it has said `pending`.
+async fn a_pending_orders_stream(
+    api: &common::Api,
+) -> (
+    String,
+    impl futures::Stream<Item = reqwest::Result<axum::body::Bytes>> + Unpin,
+) {
+    let client = reqwest::Client::new();
+    let order = api.create_order(&client).await;
+    let id = order["id"].as_str().unwrap().to_owned();
+    let stream = api.open_events(&client, &order).await;
+    let mut body = stream.bytes_stream();
+    let text = read_until(&mut body, "\n\n", Duration::from_secs(10))
+        .await
+        .expect("the first event");
+    assert!(text.contains(r#""status":"pending""#), "{text}");
+    (id, body)
+}
+
 /// Reads a stream until it ends; everything it sent, and how long it took.
 /// `None` if it was still open after `within`.
 async fn read_to_end(response: reqwest::Response, within: Duration) -> Option<(String, Duration)> {
@@ -73,18 +117,7 @@ async fn a_stream_ends_with_a_retry_hint_at_its_lifetime() {
 #[tokio::test]
 async fn streams_do_not_poll_and_catch_up_when_the_listener_reconnects() {
     let api = start(&[]).await;
-    let client = reqwest::Client::new();
-    let order = api.create_order(&client).await;
-    let id = order["id"].as_str().unwrap().to_owned();
-    let stream = api.open_events(&client, &order).await;
-    let mut body = stream.bytes_stream();
-    let mut text = String::new();
-    while !text.contains("\n\n") {
-        text.push_str(&String::from_utf8_lossy(
-            &body.next().await.unwrap().unwrap(),
-        ));
-    }
-    assert!(text.contains(r#""status":"pending""#), "{text}");
+    let (id, mut body) = a_pending_orders_stream(&api).await;
 
     // Fulfilled as if its notification were lost.
     sqlx::query("update orders set status = 'fulfilled', fulfilled_at = now() where id = $1::uuid")
@@ -128,15 +161,7 @@ async fn streams_do_not_poll_and_catch_up_when_the_listener_reconnects() {
 #[tokio::test]
 async fn a_stream_hears_of_its_order_after_the_database_link_was_silently_dropped() {
     let db = testkit::TestDb::new().await;
-    let server: sqlx::postgres::PgConnectOptions = db.url.parse().unwrap();
-    let upstream = tokio::net::lookup_host((server.get_host(), server.get_port()))
-        .await
-        .unwrap()
-        .next()
-        .unwrap();
-    let proxy = testkit::TcpProxy::start(upstream).await;
-    let proxied = server.port(proxy.addr.port());
-    let proxied_url = sqlx::ConnectOptions::to_url_lossy(&proxied).to_string();
+    let (proxy, proxied_url) = testkit::TcpProxy::in_front_of(&db.url).await;
     let api = common::start_on(
         db,
         &[
@@ -145,18 +170,7 @@ async fn a_stream_hears_of_its_order_after_the_database_link_was_silently_droppe
         ],
     )
     .await;
-    let client = reqwest::Client::new();
-    let order = api.create_order(&client).await;
-    let id = order["id"].as_str().unwrap().to_owned();
-    let stream = api.open_events(&client, &order).await;
-    let mut body = stream.bytes_stream();
-    let mut text = String::new();
-    while !text.contains("\n\n") {
-        text.push_str(&String::from_utf8_lossy(
-            &body.next().await.unwrap().unwrap(),
-        ));
-    }
-    assert!(text.contains(r#""status":"pending""#), "{text}");
+    let (id, mut body) = a_pending_orders_stream(&api).await;
 
     proxy.black_hole_open_connections();
     let dropped = Instant::now();
@@ -175,19 +189,14 @@ async fn a_stream_hears_of_its_order_after_the_database_link_was_silently_droppe
         .await
         .unwrap();
     tx.commit().await.unwrap();
-    let mut rest = String::new();
-    let heard = tokio::time::timeout(Duration::from_secs(20), async {
-        while !rest.contains(r#""status":"fulfilled""#) {
-            let Some(chunk) = body.next().await else {
-                break;
-            };
-            rest.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
-        }
-    })
+    let heard = read_until(
+        &mut body,
+        r#""status":"fulfilled""#,
+        Duration::from_secs(20),
+    )
     .await;
     eprintln!("heard after {:?}", dropped.elapsed());
-    assert!(heard.is_ok(), "nothing within 20 s: {rest}");
-    assert!(rest.contains(r#""status":"fulfilled""#), "{rest}");
+    assert!(heard.is_ok(), "nothing within 20 s: {heard:?}");
 }
 
 /// A catch-up read that fails (here: it waits on a table lock past its
@@ -196,17 +205,7 @@ async fn a_stream_hears_of_its_order_after_the_database_link_was_silently_droppe
 #[tokio::test]
 async fn a_failed_catch_up_read_is_retried_until_it_succeeds() {
     let api = start(&[]).await;
-    let client = reqwest::Client::new();
-    let order = api.create_order(&client).await;
-    let id = order["id"].as_str().unwrap().to_owned();
-    let stream = api.open_events(&client, &order).await;
-    let mut body = stream.bytes_stream();
-    let mut text = String::new();
-    while !text.contains("\n\n") {
-        text.push_str(&String::from_utf8_lossy(
-            &body.next().await.unwrap().unwrap(),
-        ));
-    }
+    let (id, mut body) = a_pending_orders_stream(&api).await;
 
     let mut locked = api.db.pool.begin().await.unwrap();
     sqlx::query("lock table orders in access exclusive mode")
@@ -229,15 +228,11 @@ async fn a_failed_catch_up_read_is_retried_until_it_succeeds() {
         .unwrap();
     locked.commit().await.unwrap();
 
-    let mut rest = String::new();
-    let heard = tokio::time::timeout(Duration::from_secs(10), async {
-        while !rest.contains(r#""status":"fulfilled""#) {
-            let Some(chunk) = body.next().await else {
-                break;
-            };
-            rest.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
-        }
-    })
+    let heard = read_until(
+        &mut body,
+        r#""status":"fulfilled""#,
+        Duration::from_secs(10),
+    )
     .await;
-    assert!(heard.is_ok(), "nothing within 10 s: {rest}");
+    assert!(heard.is_ok(), "nothing within 10 s: {heard:?}");
 }

@@ -208,14 +208,7 @@ async fn the_event_stream_follows_the_order_to_fulfilled_and_ends() {
 #[tokio::test]
 async fn a_commit_whose_answer_is_lost_is_answered_as_what_the_database_did() {
     let db = TestDb::new().await;
-    let server: sqlx::postgres::PgConnectOptions = db.url.parse().unwrap();
-    let upstream = tokio::net::lookup_host((server.get_host(), server.get_port()))
-        .await
-        .unwrap()
-        .next()
-        .unwrap();
-    let proxy = testkit::TcpProxy::start(upstream).await;
-    let proxied = sqlx::ConnectOptions::to_url_lossy(&server.port(proxy.addr.port())).to_string();
+    let (proxy, proxied) = testkit::TcpProxy::in_front_of(&db.url).await;
     let api = common::start_on(db, &[("DATABASE_URL", &proxied)]).await;
     proxy.cut_after_next_commit();
     let response = reqwest::Client::new()

@@ -55,6 +55,22 @@ impl TcpProxy {
         }
     }
 
+    /// A proxy in front of the server `database_url` names, and the same
+    /// URL through it.
+    pub async fn in_front_of(database_url: &str) -> (Self, String) {
+        let server: sqlx::postgres::PgConnectOptions =
+            database_url.parse().expect("a PostgreSQL URL");
+        let upstream = tokio::net::lookup_host((server.get_host(), server.get_port()))
+            .await
+            .unwrap()
+            .next()
+            .expect("the server's address");
+        let proxy = Self::start(upstream).await;
+        let through = server.port(proxy.addr.port());
+        let url = sqlx::ConnectOptions::to_url_lossy(&through).to_string();
+        (proxy, url)
+    }
+
     /// Cuts the next connection that sends a `COMMIT`, once it is forwarded.
     pub fn cut_after_next_commit(&self) {
         self.cut_after_commit.store(true, Ordering::SeqCst);
