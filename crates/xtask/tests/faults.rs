@@ -3,86 +3,17 @@
 //! since it stops or freezes it; the api and worker binaries come from the
 //! target dir (`testkit::workspace_binary`).
 
-use std::sync::{Arc, Mutex};
+mod common;
+
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
-use serde_json::{Value, json};
-use testkit::{ANY_PORT, Service, TestDb, bound_addr, workspace_binary};
+use testkit::{TestDb, bound_addr, workspace_binary};
 use tokio::time::Instant;
-use xtask::pg::{Cluster, DataDir, SearchPlaces, find};
 
-async fn cluster() -> Cluster {
-    let binaries = find(&SearchPlaces::from_env()).expect("PostgreSQL server binaries");
-    Cluster::start(&binaries, DataDir::Throwaway).await.unwrap()
-}
-
-/// A lease of 6 s, so work whose end could not be recorded in the outage
-/// runs again within seconds; every database bound a third of it.
-const SHORT_LEASE: [(&str, &str); 4] = [
-    ("QUEUE_LEASE", "6s"),
-    ("QUEUE_HEARTBEAT", "2s"),
-    ("DATABASE_ACQUIRE_TIMEOUT", "2s"),
-    ("DATABASE_STATEMENT_TIMEOUT", "2s"),
-];
-
-const QUICK_SHUTDOWN: [(&str, &str); 2] = [
-    ("SHUTDOWN_GRACE_PERIOD", "10s"),
-    ("SHUTDOWN_DRAIN_DELAY", "0s"),
-];
-
-fn spawn(binary: &std::path::Path, db: &TestDb, env: &[(&str, &str)]) -> Service {
-    let mut vars = vec![
-        ("DATABASE_URL", db.url.clone()),
-        ("OPS_LISTEN_ADDR", ANY_PORT.to_owned()),
-        ("LISTEN_ADDR", ANY_PORT.to_owned()),
-        ("QUEUE_POLL_INTERVAL", "200ms".to_owned()),
-    ];
-    vars.extend(env.iter().map(|(k, v)| (*k, (*v).to_owned())));
-    Service::spawn(binary, &vars)
-}
-
-/// One request's fate, timed from the start of the run.
-#[derive(Debug, Clone)]
-struct Outcome {
-    sent: Duration,
-    /// The status, or `None` when no response came (a transport error).
-    status: Option<u16>,
-    retry_after: bool,
-    error_code: Option<String>,
-}
-
-async fn send(request: reqwest::RequestBuilder, t0: Instant) -> (Outcome, Option<Value>) {
-    let sent = t0.elapsed();
-    match request.send().await {
-        Ok(response) => {
-            let status = response.status().as_u16();
-            let retry_after = response.headers().contains_key("retry-after");
-            let body: Option<Value> = response.json().await.ok();
-            let error_code = body
-                .as_ref()
-                .and_then(|b| b["error"]["code"].as_str().map(str::to_owned));
-            (
-                Outcome {
-                    sent,
-                    status: Some(status),
-                    retry_after,
-                    error_code,
-                },
-                body,
-            )
-        }
-        Err(_) => (
-            Outcome {
-                sent,
-                status: None,
-                retry_after: false,
-                error_code: None,
-            },
-            None,
-        ),
-    }
-}
+use common::{
+    Load, QUICK_SHUTDOWN, SHORT_LEASE, assert_fulfilled_exactly_once, cluster, spawn, stop_cleanly,
+};
 
 #[tokio::test]
 async fn a_postgresql_restart_under_load_costs_only_503s_and_loses_or_doubles_no_order() {
@@ -114,73 +45,13 @@ async fn a_postgresql_restart_under_load_costs_only_503s_and_loses_or_doubles_no
     let readyz = format!("http://{}/readyz", bound_addr(&ready, "ops_addr"));
 
     let t0 = Instant::now();
-    let stop = tokio_util::sync::CancellationToken::new();
-    let outcomes = Arc::new(Mutex::new(Vec::<Outcome>::new()));
-    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
-    let mut load = Vec::new();
-    for client_no in 0..8 {
-        let (stop, outcomes, acknowledged, base) = (
-            stop.clone(),
-            outcomes.clone(),
-            acknowledged.clone(),
-            base.clone(),
-        );
-        load.push(tokio::spawn(async move {
-            let client = reqwest::Client::builder()
-                .timeout(Duration::from_secs(15))
-                .build()
-                .unwrap();
-            let mut mine: Vec<String> = Vec::new();
-            let mut n = 0u64;
-            while !stop.is_cancelled() {
-                n += 1;
-                let body = json!({"customer_id": format!("c-{client_no}-{n}"), "items": [{"sku": "s", "qty": 1}]});
-                // A key, as a careful client sends: a create whose commit
-                // the outage left unconfirmed is then a safe retry (503),
-                // not an unknown (500).
-                let create = client
-                    .post(format!("{base}/v1/orders"))
-                    .header("Idempotency-Key", format!("restart-{client_no}-{n}"))
-                    .json(&body);
-                let (outcome, order) = send(create, t0).await;
-                if outcome.status == Some(201) {
-                    let id = order.unwrap()["id"].as_str().unwrap().to_owned();
-                    acknowledged.lock().unwrap().push(id.clone());
-                    mine.push(id);
-                }
-                outcomes.lock().unwrap().push(outcome);
-                if let Some(id) = mine.last() {
-                    let (outcome, _) = send(client.get(format!("{base}/v1/orders/{id}")), t0).await;
-                    outcomes.lock().unwrap().push(outcome);
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }));
-    }
-    let probes = Arc::new(Mutex::new(Vec::<(Duration, Option<u16>, Duration)>::new()));
-    let prober = {
-        let (stop, probes) = (stop.clone(), probes.clone());
-        tokio::spawn(async move {
-            let client = reqwest::Client::builder()
-                .timeout(Duration::from_secs(1))
-                .build()
-                .unwrap();
-            while !stop.is_cancelled() {
-                let sent = t0.elapsed();
-                let status = client
-                    .get(&readyz)
-                    .send()
-                    .await
-                    .ok()
-                    .map(|r| r.status().as_u16());
-                probes
-                    .lock()
-                    .unwrap()
-                    .push((sent, status, t0.elapsed() - sent));
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        })
-    };
+    let load = Load::start(
+        &base,
+        &readyz,
+        t0,
+        Duration::from_secs(15),
+        Duration::from_millis(20),
+    );
 
     tokio::time::sleep(Duration::from_secs(2)).await;
     // Hold order inserts on a lock, so that the restart catches requests in
@@ -200,11 +71,7 @@ async fn a_postgresql_restart_under_load_costs_only_503s_and_loses_or_doubles_no
     pg.start_again().await.unwrap();
     let up = t0.elapsed();
     tokio::time::sleep(Duration::from_secs(5)).await;
-    stop.cancel();
-    for task in load {
-        task.await.unwrap();
-    }
-    prober.await.unwrap();
+    let seen = load.stop().await;
 
     assert!(api.exited().is_none(), "the api exited: {}", api.stderr());
     assert!(
@@ -213,7 +80,7 @@ async fn a_postgresql_restart_under_load_costs_only_503s_and_loses_or_doubles_no
         worker.stderr()
     );
 
-    let outcomes = outcomes.lock().unwrap().clone();
+    let outcomes = &seen.outcomes;
     let mut by_status = std::collections::BTreeMap::<String, usize>::new();
     for outcome in outcomes
         .iter()
@@ -234,9 +101,9 @@ async fn a_postgresql_restart_under_load_costs_only_503s_and_loses_or_doubles_no
          first success {first_success_after_up:?} after PostgreSQL accepted connections; \
          {} requests in all, {} orders acknowledged",
         outcomes.len(),
-        acknowledged.lock().unwrap().len()
+        seen.acknowledged.len()
     );
-    for outcome in &outcomes {
+    for outcome in outcomes {
         match outcome.status {
             Some(200 | 201) => {}
             Some(503) => assert!(
@@ -261,55 +128,27 @@ async fn a_postgresql_restart_under_load_costs_only_503s_and_loses_or_doubles_no
         "the outage was seen: {by_status:?}"
     );
 
-    let probes = probes.lock().unwrap().clone();
-    let during: Vec<_> = probes
+    let during: Vec<_> = seen
+        .probes
         .iter()
-        .filter(|(sent, _, _)| *sent >= down && *sent < restarting)
+        .filter(|probe| probe.sent >= down && probe.sent < restarting)
         .collect();
     assert!(!during.is_empty());
-    for (sent, status, took) in during {
+    for probe in during {
         assert_eq!(
-            *status,
+            probe.status,
             Some(503),
-            "readyz at {sent:?} while the database was down"
+            "readyz while the database was down: {probe:?}"
         );
         assert!(
-            *took < Duration::from_secs(1),
-            "readyz took {took:?} at {sent:?}"
+            probe.took < Duration::from_secs(1),
+            "readyz too slow: {probe:?}"
         );
     }
 
-    // Every acknowledged order is fulfilled, exactly once.
-    let acknowledged = acknowledged.lock().unwrap().clone();
-    let deadline = Instant::now() + Duration::from_secs(40);
-    loop {
-        let unfulfilled: i64 = sqlx::query_scalar(
-            "select count(*) from orders where id::text = any($1) and status <> 'fulfilled'",
-        )
-        .bind(&acknowledged)
-        .fetch_one(&db.pool)
-        .await
-        .unwrap();
-        if unfulfilled == 0 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{unfulfilled} acknowledged orders never fulfilled"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let doubled: i64 = sqlx::query_scalar("select count(*) from orders where fulfil_count > 1")
-        .fetch_one(&db.pool)
-        .await
-        .unwrap();
-    assert_eq!(doubled, 0, "orders fulfilled more than once");
+    assert_fulfilled_exactly_once(&db.pool, &seen.acknowledged, Duration::from_secs(40)).await;
 
-    for service in [&mut api, &mut worker] {
-        service.signal(Signal::SIGTERM);
-        let status = service.wait_exit(Duration::from_secs(15)).await;
-        assert_eq!(status.code(), Some(0), "{}", service.stderr());
-    }
+    stop_cleanly(&mut [&mut api, &mut worker]).await;
 }
 
 #[tokio::test]
