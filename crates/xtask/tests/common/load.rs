@@ -121,11 +121,10 @@ impl Load {
         for task in self.tasks {
             task.await.unwrap();
         }
-        let take = |list: &Arc<Mutex<Vec<_>>>| list.lock().unwrap().clone();
         Seen {
             outcomes: self.outcomes.lock().unwrap().clone(),
             acknowledged: self.acknowledged.lock().unwrap().clone(),
-            probes: take(&self.probes),
+            probes: self.probes.lock().unwrap().clone(),
         }
     }
 }
