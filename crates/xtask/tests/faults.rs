@@ -8,11 +8,12 @@ mod common;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
-use testkit::{TestDb, bound_addr, workspace_binary};
+use testkit::{TestDb, workspace_binary};
 use tokio::time::Instant;
 
 use common::{
     Load, QUICK_SHUTDOWN, SHORT_LEASE, assert_fulfilled_exactly_once, cluster, spawn, stop_cleanly,
+    wait_ready,
 };
 
 #[tokio::test]
@@ -35,14 +36,7 @@ async fn a_postgresql_restart_under_load_costs_only_503s_and_loses_or_doubles_no
         &db,
         &[SHORT_LEASE.as_slice(), &QUICK_SHUTDOWN].concat(),
     );
-    let ready = api
-        .wait_for_message("api ready", Duration::from_secs(10))
-        .await;
-    worker
-        .wait_for_message("worker ready", Duration::from_secs(10))
-        .await;
-    let base = format!("http://{}", bound_addr(&ready, "listen_addr"));
-    let readyz = format!("http://{}/readyz", bound_addr(&ready, "ops_addr"));
+    let (base, readyz) = wait_ready(&api, &worker).await;
 
     let t0 = Instant::now();
     let load = Load::start(
@@ -104,18 +98,7 @@ async fn a_postgresql_restart_under_load_costs_only_503s_and_loses_or_doubles_no
         seen.acknowledged.len()
     );
     for outcome in outcomes {
-        match outcome.status {
-            Some(200 | 201) => {}
-            Some(503) => assert!(
-                outcome.retry_after
-                    && matches!(
-                        outcome.error_code.as_deref(),
-                        Some("unavailable" | "outcome_unknown")
-                    ),
-                "a 503 without Retry-After or the JSON error shape: {outcome:?}"
-            ),
-            _ => panic!("neither a success nor a 503: {outcome:?}"),
-        }
+        outcome.assert_success_or_retryable_503();
         if outcome.sent >= up + Duration::from_secs(2) {
             assert!(
                 matches!(outcome.status, Some(200 | 201)),
@@ -128,23 +111,7 @@ async fn a_postgresql_restart_under_load_costs_only_503s_and_loses_or_doubles_no
         "the outage was seen: {by_status:?}"
     );
 
-    let during: Vec<_> = seen
-        .probes
-        .iter()
-        .filter(|probe| probe.sent >= down && probe.sent < restarting)
-        .collect();
-    assert!(!during.is_empty());
-    for probe in during {
-        assert_eq!(
-            probe.status,
-            Some(503),
-            "readyz while the database was down: {probe:?}"
-        );
-        assert!(
-            probe.took < Duration::from_secs(1),
-            "readyz too slow: {probe:?}"
-        );
-    }
+    seen.assert_unready(down, restarting);
 
     assert_fulfilled_exactly_once(&db.pool, &seen.acknowledged, Duration::from_secs(40)).await;
 

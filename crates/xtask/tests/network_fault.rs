@@ -7,13 +7,14 @@ mod common;
 
 use std::time::{Duration, SystemTime};
 
-use testkit::{TcpProxy, TestDb, bound_addr, workspace_binary};
+use testkit::{TcpProxy, TestDb, workspace_binary};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio::time::Instant;
 
 use common::{
     Load, QUICK_SHUTDOWN, SHORT_LEASE, assert_fulfilled_exactly_once, cluster, spawn, stop_cleanly,
+    wait_ready,
 };
 
 /// The api's request timeout here: no request may wait longer for an answer.
@@ -60,14 +61,7 @@ async fn a_silent_partition_longer_than_the_lease_costs_only_503s_and_loses_or_d
         ]
         .concat(),
     );
-    let ready = api
-        .wait_for_message("api ready", Duration::from_secs(10))
-        .await;
-    worker
-        .wait_for_message("worker ready", Duration::from_secs(10))
-        .await;
-    let base = format!("http://{}", bound_addr(&ready, "listen_addr"));
-    let readyz = format!("http://{}/readyz", bound_addr(&ready, "ops_addr"));
+    let (base, readyz) = wait_ready(&api, &worker).await;
 
     let t0 = Instant::now();
     let load = Load::start(
@@ -121,14 +115,7 @@ async fn a_silent_partition_longer_than_the_lease_costs_only_503s_and_loses_or_d
         seen.acknowledged.len()
     );
     for outcome in &seen.outcomes {
-        match outcome.status {
-            Some(200 | 201) => {}
-            Some(503) => assert!(
-                outcome.retry_after && outcome.error_code.is_some(),
-                "a 503 without Retry-After or the JSON error shape: {outcome:?}"
-            ),
-            _ => panic!("neither a success nor a 503: {outcome:?}"),
-        }
+        outcome.assert_success_or_retryable_503();
         assert!(
             outcome.took < REQUEST_TIMEOUT + Duration::from_secs(1),
             "answered past the request timeout: {outcome:?}"
@@ -147,23 +134,7 @@ async fn a_silent_partition_longer_than_the_lease_costs_only_503s_and_loses_or_d
 
     // Unready within a second of the partition, every probe answered in
     // time, until the heal.
-    let probes: Vec<_> = seen
-        .probes
-        .iter()
-        .filter(|p| p.sent >= partitioned + Duration::from_secs(1) && p.sent < healed)
-        .collect();
-    assert!(!probes.is_empty());
-    for probe in probes {
-        assert_eq!(
-            probe.status,
-            Some(503),
-            "readyz during the partition: {probe:?}"
-        );
-        assert!(
-            probe.took < Duration::from_secs(1),
-            "readyz too slow: {probe:?}"
-        );
-    }
+    seen.assert_unready(partitioned + Duration::from_secs(1), healed);
 
     // The worker cancelled its running jobs before their leases could
     // lapse: each lease was last renewed before the partition, so it ran

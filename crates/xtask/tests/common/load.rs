@@ -129,6 +129,33 @@ impl Load {
     }
 }
 
+impl Seen {
+    /// Every `/readyz` probe sent in `[from, until)` got 503 within the
+    /// kubelet's 1 s timeout, and there was at least one.
+    pub fn assert_unready(&self, from: Duration, until: Duration) {
+        let during: Vec<_> = self
+            .probes
+            .iter()
+            .filter(|probe| probe.sent >= from && probe.sent < until)
+            .collect();
+        assert!(
+            !during.is_empty(),
+            "no probe between {from:?} and {until:?}"
+        );
+        for probe in during {
+            assert_eq!(
+                probe.status,
+                Some(503),
+                "readyz while the database was out of reach: {probe:?}"
+            );
+            assert!(
+                probe.took < Duration::from_secs(1),
+                "readyz too slow: {probe:?}"
+            );
+        }
+    }
+}
+
 /// Waits until every acknowledged order is fulfilled, within `within`,
 /// then asserts that none was fulfilled more than once.
 pub async fn assert_fulfilled_exactly_once(

@@ -55,6 +55,25 @@ pub struct Outcome {
     pub error_code: Option<String>,
 }
 
+impl Outcome {
+    /// A success, or a 503 that tells the client to retry: Retry-After and
+    /// the one error shape, with a code that says why.
+    pub fn assert_success_or_retryable_503(&self) {
+        match self.status {
+            Some(200 | 201) => {}
+            Some(503) => assert!(
+                self.retry_after
+                    && matches!(
+                        self.error_code.as_deref(),
+                        Some("unavailable" | "outcome_unknown" | "timeout")
+                    ),
+                "a 503 without Retry-After or the JSON error shape: {self:?}"
+            ),
+            _ => panic!("neither a success nor a 503: {self:?}"),
+        }
+    }
+}
+
 pub async fn send(request: reqwest::RequestBuilder, t0: Instant) -> (Outcome, Option<Value>) {
     let sent = t0.elapsed();
     let (status, retry_after, body) = match request.send().await {
@@ -77,6 +96,20 @@ pub async fn send(request: reqwest::RequestBuilder, t0: Instant) -> (Outcome, Op
         error_code,
     };
     (outcome, body)
+}
+
+/// Waits for both services to be ready: the api's base URL and its
+/// `/readyz`.
+pub async fn wait_ready(api: &Service, worker: &Service) -> (String, String) {
+    let ready = api
+        .wait_for_message("api ready", Duration::from_secs(10))
+        .await;
+    worker
+        .wait_for_message("worker ready", Duration::from_secs(10))
+        .await;
+    let base = format!("http://{}", testkit::bound_addr(&ready, "listen_addr"));
+    let readyz = format!("http://{}/readyz", testkit::bound_addr(&ready, "ops_addr"));
+    (base, readyz)
 }
 
 /// SIGTERM to each, and each exits 0.
