@@ -1,9 +1,9 @@
 //! Orders in PostgreSQL, and their jobs.
 
-use domain::{FulfilOrder, SendReceipt};
-use queue::NewJob;
 use std::time::Duration;
 
+use domain::{FulfilOrder, SendReceipt};
+use queue::NewJob;
 use sqlx::PgPool;
 use sqlx::types::Json;
 use time::OffsetDateTime;
@@ -30,6 +30,7 @@ const INSERT: &str = concat!(
 /// A commit that got no answer: how long to ask the database what became
 /// of it before answering that nobody knows.
 const COMMIT_FATE_WITHIN: Duration = Duration::from_secs(2);
+
 const FIND_BY_KEY: &str = concat!(
     "select ",
     order_columns!(),
