@@ -360,8 +360,8 @@ impl LocalArgs {
             "pre_stop": human(self.pre_stop),
             "termination_grace_period": human(self.termination_grace_period),
             "drain_delay": human(self.drain_delay),
-            "shutdown_mode": self.shutdown_mode.env_value(),
-            "worker_undecodable": self.worker_undecodable.env_value(),
+            "shutdown_mode": env_value(self.shutdown_mode),
+            "worker_undecodable": env_value(self.worker_undecodable),
             "work_time": human(self.work_time),
             "queue_lease": human(self.queue_lease),
             "upgrade": self.upgrade_from().map(|(api, worker)| serde_json::json!({
@@ -410,22 +410,12 @@ pub enum Undecodable {
     Discard,
 }
 
-impl Undecodable {
-    /// The value of the workers' WORKER_UNDECODABLE.
-    pub fn env_value(self) -> String {
-        ValueEnum::to_possible_value(&self)
-            .expect("no variant is skipped")
-            .get_name()
-            .to_owned()
-    }
-}
-
-impl ShutdownMode {
-    /// The value of the pods' SHUTDOWN_MODE.
-    pub fn env_value(self) -> &'static str {
-        match self {
-            Self::Graceful => "graceful",
-            Self::Immediate => "immediate",
-        }
-    }
+/// The value a pod's setting takes for `value` (`SHUTDOWN_MODE`,
+/// `WORKER_UNDECODABLE`): the name clap parses it from.
+pub fn env_value(value: impl ValueEnum) -> String {
+    value
+        .to_possible_value()
+        .expect("no variant is skipped")
+        .get_name()
+        .to_owned()
 }

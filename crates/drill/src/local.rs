@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use sqlx::postgres::PgPoolOptions;
 
-use crate::cli::{LocalArgs, ShutdownMode};
+use crate::cli::{LocalArgs, ShutdownMode, env_value};
 use crate::finish::{self, RunFacts};
 use crate::load;
 use crate::load::record::Recorder;
@@ -166,13 +166,13 @@ pub async fn run(args: LocalArgs) -> anyhow::Result<bool> {
         context: Context {
             mode: match &upgrade {
                 Some(_) if args.upgrade_workers => {
-                    format!("local upgrade, {}", args.shutdown_mode.env_value())
+                    format!("local upgrade, {}", env_value(args.shutdown_mode))
                 }
                 Some(_) => format!(
                     "local upgrade of the api only (workers left on release N), {}",
-                    args.shutdown_mode.env_value()
+                    env_value(args.shutdown_mode)
                 ),
-                None => format!("local, {}", args.shutdown_mode.env_value()),
+                None => format!("local, {}", env_value(args.shutdown_mode)),
             },
             settings: args.settings(),
             rate_target: args.load.rate,
@@ -207,12 +207,12 @@ fn pod_env(args: &LocalArgs, role: Role) -> Vec<(String, String)> {
             human(args.termination_grace_period - args.pre_stop),
         ),
         ("SHUTDOWN_DRAIN_DELAY", human(drain_delay)),
-        ("SHUTDOWN_MODE", args.shutdown_mode.env_value().to_owned()),
+        ("SHUTDOWN_MODE", env_value(args.shutdown_mode)),
     ];
     if role == Role::Worker {
         env.extend([
             ("WORK_TIME", human(args.work_time)),
-            ("WORKER_UNDECODABLE", args.worker_undecodable.env_value()),
+            ("WORKER_UNDECODABLE", env_value(args.worker_undecodable)),
             ("QUEUE_LEASE", human(args.queue_lease)),
             ("QUEUE_HEARTBEAT", human(args.queue_lease / 3)),
             ("DATABASE_ACQUIRE_TIMEOUT", human(args.queue_lease / 3)),

@@ -88,6 +88,19 @@ pub async fn count(pool: &PgPool, sql: &'static str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
 }
 
+/// Waits, polling every 50 ms, until `sql` counts something: the evidence a
+/// test waits for, never a sleep. Fails naming `what` after `within`.
+pub async fn wait_until(pool: &PgPool, what: &str, within: std::time::Duration, sql: &'static str) {
+    let deadline = std::time::Instant::now() + within;
+    while count(pool, sql).await == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 /// Enqueues `jobs` in a transaction of their own, as a test's setup does;
 /// the ids of those inserted.
 pub async fn enqueue(pool: &PgPool, jobs: &[queue::NewJob]) -> Vec<queue::JobId> {

@@ -8,7 +8,7 @@ pub mod report;
 mod settings_doc;
 mod tcp_proxy;
 
-pub use db::{TestDb, count, enqueue, enqueued};
+pub use db::{TestDb, count, enqueue, enqueued, wait_until};
 
 /// The repository's root, where `migrations/`, `deploy/` and the docs live:
 /// the one way the tests find it (`xtask::workspace::root` is the tools').

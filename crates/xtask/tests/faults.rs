@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
-use testkit::{TestDb, workspace_binary};
+use testkit::{TestDb, wait_until, workspace_binary};
 use tokio::time::Instant;
 
 use common::{
@@ -152,16 +152,13 @@ async fn a_worker_that_cannot_renew_its_lease_cancels_the_job_before_the_lease_c
     worker
         .wait_for_message("worker ready", Duration::from_secs(10))
         .await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while sqlx::query_scalar::<_, i64>("select count(*) from jobs where state = 'running'")
-        .fetch_one(&db.pool)
-        .await
-        .unwrap()
-        == 0
-    {
-        assert!(Instant::now() < deadline, "the job never started");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until(
+        &db.pool,
+        "the job to start",
+        Duration::from_secs(10),
+        "select count(*) from jobs where state = 'running'",
+    )
+    .await;
 
     // When the lease runs out, by the database's clock, as the last renewal
     // left it. A renewal after this read only moves it later, and the
@@ -209,16 +206,13 @@ async fn a_worker_that_cannot_renew_its_lease_cancels_the_job_before_the_lease_c
 
     // The lease expires unrenewed, the job is rescued and run again, once:
     // the job completed, and its effect counted once after it.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while sqlx::query_scalar::<_, i64>("select count(*) from jobs where state = 'completed'")
-        .fetch_one(&db.pool)
-        .await
-        .unwrap()
-        == 0
-    {
-        assert!(Instant::now() < deadline, "never completed after the thaw");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_until(
+        &db.pool,
+        "the job to complete after the thaw",
+        Duration::from_secs(30),
+        "select count(*) from jobs where state = 'completed'",
+    )
+    .await;
     worker.signal(Signal::SIGTERM);
     assert_eq!(
         worker.wait_exit(Duration::from_secs(15)).await.code(),

@@ -24,6 +24,7 @@ use tokio::time::{Instant, Sleep};
 use tower::{Layer, Service};
 
 use crate::error::ApiError;
+use crate::routes::orders::IDEMPOTENCY_KEY;
 
 #[derive(Debug, Clone, Copy)]
 pub struct RequestTimeoutLayer(pub Duration);
@@ -59,7 +60,7 @@ where
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let repeatable =
-            request.method().is_idempotent() || request.headers().contains_key("idempotency-key");
+            request.method().is_idempotent() || request.headers().contains_key(IDEMPOTENCY_KEY);
         TimeoutFuture {
             repeatable,
             // The clock starts now, not when the timer is armed.

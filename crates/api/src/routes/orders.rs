@@ -11,7 +11,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, OrderId};
 use crate::model::{CreateOrder, Order};
 
-const IDEMPOTENCY_KEY: &str = "idempotency-key";
+pub(crate) const IDEMPOTENCY_KEY: &str = "idempotency-key";
 const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 const MAX_KEY_LEN: usize = 255;
 

@@ -1,12 +1,12 @@
 //! Helpers shared by the worker's test binaries.
 #![allow(dead_code)] // each test binary uses its own subset
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use domain::FulfilOrder;
 use queue::NewJob;
 use sqlx::PgPool;
-use testkit::{ANY_PORT, Service, TestDb, count};
+use testkit::{ANY_PORT, Service, TestDb};
 use uuid::Uuid;
 
 pub const WORKER: &str = env!("CARGO_BIN_EXE_worker");
@@ -44,13 +44,7 @@ pub async fn start(db: &TestDb, env: &[(&str, &str)]) -> Service {
     worker
 }
 
-pub async fn wait_until(pool: &PgPool, what: &str, within: Duration, sql: &'static str) {
-    let deadline = Instant::now() + within;
-    while count(pool, sql).await == 0 {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+pub use testkit::wait_until;
 
 /// The worker's `/metrics` text, from the ops port its ready event names.
 pub async fn metrics(worker: &Service) -> String {
