@@ -97,12 +97,12 @@ fn invalid_json(error: &serde_json::Error) -> ApiError {
     )
 }
 
-/// The `{id}` path parameter: 400 when it is not a UUID, because no order
-/// could ever have that id.
+/// The `{id}` path parameter of an order or an export: 400 when it is not
+/// a UUID, because nothing could ever have that id.
 #[derive(Debug, Clone, Copy)]
-pub struct OrderId(pub Uuid);
+pub struct IdPath(pub Uuid);
 
-impl<S: Send + Sync> FromRequestParts<S> for OrderId {
+impl<S: Send + Sync> FromRequestParts<S> for IdPath {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {

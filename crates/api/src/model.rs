@@ -83,6 +83,58 @@ fn check_text(field: &str, value: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The body of `POST /v1/exports`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateExport {
+    /// Whose orders: 1 to 64 characters, not all blank.
+    #[schema(example = "c-42", min_length = 1, max_length = 64, pattern = r"\S")]
+    pub customer_id: String,
+    /// Orders per batch, each batch one step of the export job: 1 to 1000,
+    /// 100 when left out.
+    #[schema(example = 100, minimum = 1, maximum = 1000)]
+    #[serde(default = "default_batch_size")]
+    pub batch_size: u32,
+}
+
+const MAX_BATCH_SIZE: u32 = 1000;
+
+fn default_batch_size() -> u32 {
+    100
+}
+
+impl CreateExport {
+    pub fn validate(&self) -> Result<(), ApiError> {
+        check_text("customer_id", &self.customer_id)?;
+        if !(1..=MAX_BATCH_SIZE).contains(&self.batch_size) {
+            return Err(ApiError::invalid(
+                "batch_size",
+                format!("must be 1 to {MAX_BATCH_SIZE}"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// An export of a customer's orders, as created before it, written in
+/// batches by the worker's `export_orders` job.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Export {
+    pub id: Uuid,
+    pub customer_id: String,
+    pub batch_size: u32,
+    /// `running`, then `completed`; a status a newer release added is
+    /// shown as stored.
+    #[schema(example = "running")]
+    pub status: String,
+    /// Batches written so far.
+    pub batches_written: u64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub finished_at: Option<OffsetDateTime>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum OrderStatus {

@@ -8,10 +8,12 @@
 //! (docs/extending.md).
 
 mod bench;
+mod exports;
 mod kinds;
 mod orders;
 
 pub use bench::Noop;
+pub use exports::ExportOrders;
 pub use kinds::DeclaredJob;
 pub use orders::{FulfilOrder, ORDER_STATUS_CHANNEL, SendReceipt};
 
@@ -20,5 +22,6 @@ pub use orders::{FulfilOrder, ORDER_STATUS_CHANNEL, SendReceipt};
 kinds::declare_jobs! {
     FulfilOrder,
     SendReceipt,
+    ExportOrders,
     Noop,
 }

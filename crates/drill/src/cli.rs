@@ -227,6 +227,33 @@ pub struct LocalArgs {
     #[arg(long, env = "DRILL_WORK_TIME", value_name = "DRILL_WORK_TIME", default_value = "50ms", value_parser = humantime::parse_duration)]
     pub work_time: Duration,
 
+    /// Long jobs started as the load begins: exports of the example domain,
+    /// each `--long-job-steps` steps of `--long-job-step-time`, which must
+    /// run through the rollouts, complete, and do each step's effect once.
+    /// 0 for none (an upgrade from a release before long jobs).
+    #[arg(
+        long,
+        env = "DRILL_LONG_JOBS",
+        value_name = "DRILL_LONG_JOBS",
+        default_value_t = 2
+    )]
+    pub long_jobs: u32,
+
+    /// Steps per long job. With the step time, several drain budgets long,
+    /// so the rollouts come faster than a job ends.
+    #[arg(long, env = "DRILL_LONG_JOB_STEPS", value_name = "DRILL_LONG_JOB_STEPS", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub long_job_steps: u32,
+
+    /// The workers' EXPORT_BATCH_TIME: how long each long-job step takes.
+    #[arg(long, env = "DRILL_LONG_JOB_STEP_TIME", value_name = "DRILL_LONG_JOB_STEP_TIME", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub long_job_step_time: Duration,
+
+    /// The workers' EXPORT_CHECKPOINTS. `false` is the long jobs' negative
+    /// control: without checkpoints an interrupted job starts over, and the
+    /// drill must fail with steps repeated.
+    #[arg(long, env = "DRILL_LONG_JOB_CHECKPOINTS", value_name = "DRILL_LONG_JOB_CHECKPOINTS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub long_job_checkpoints: bool,
+
     /// The workers' QUEUE_LEASE (heartbeat a third of it): how soon the
     /// jobs of a killed worker run again.
     #[arg(long, env = "DRILL_QUEUE_LEASE", value_name = "DRILL_QUEUE_LEASE", default_value = "6s", value_parser = humantime::parse_duration)]
@@ -363,6 +390,10 @@ impl LocalArgs {
             "shutdown_mode": env_value(self.shutdown_mode),
             "worker_undecodable": env_value(self.worker_undecodable),
             "work_time": human(self.work_time),
+            "long_jobs": self.long_jobs,
+            "long_job_steps": self.long_job_steps,
+            "long_job_step_time": human(self.long_job_step_time),
+            "long_job_checkpoints": self.long_job_checkpoints,
             "queue_lease": human(self.queue_lease),
             "upgrade": self.upgrade_from().map(|(api, worker)| serde_json::json!({
                 "from_api_bin": api.display().to_string(),

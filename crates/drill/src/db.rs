@@ -61,8 +61,9 @@ fn pattern(key_prefix: &str) -> String {
     format!("{key_prefix}%")
 }
 
-/// Waits until none of the run's orders is pending and none of their jobs
-/// is available or running; false if `within` ran out first.
+/// Waits until none of the run's orders is pending and none of their jobs,
+/// nor of its long jobs, is available or running; false if `within` ran
+/// out first.
 pub async fn wait_for_queue_drain(
     pool: &PgPool,
     key_prefix: &str,
@@ -71,7 +72,8 @@ pub async fn wait_for_queue_drain(
     let deadline = Instant::now() + within;
     loop {
         let pending = count(pool, PENDING, key_prefix).await?;
-        let queued = jobs_in(pool, key_prefix, &["available", "running"]).await?;
+        let queued = jobs_in(pool, key_prefix, &["available", "running"]).await?
+            + crate::long_jobs::unfinished(pool, key_prefix).await?;
         if pending == 0 && queued == 0 {
             return Ok(true);
         }
@@ -108,7 +110,7 @@ pub async fn check(
 }
 
 /// An external run may meet a release from before a table existed.
-async fn has_table(pool: &PgPool, name: &str) -> sqlx::Result<bool> {
+pub(crate) async fn has_table(pool: &PgPool, name: &str) -> sqlx::Result<bool> {
     sqlx::query_scalar("select to_regclass($1) is not null")
         .bind(name)
         .fetch_one(pool)

@@ -47,6 +47,7 @@ pub async fn run(args: ExternalArgs) -> anyhow::Result<bool> {
         pods_sigkilled: None,
         pods_exited_nonzero: None,
         rollouts_outlasting_load: Vec::new(),
+        rollouts: 0,
         context: Context {
             mode: "external".to_owned(),
             settings,

@@ -9,6 +9,7 @@ use sqlx::PgPool;
 use crate::chart;
 use crate::db;
 use crate::load::record::Recorder;
+use crate::long_jobs::{self, LongJobs};
 use crate::report::{Context, Report};
 use crate::timeline::Timeline;
 use crate::verdict::{self, Evidence};
@@ -22,6 +23,8 @@ pub struct RunFacts {
     pub pods_sigkilled: Option<u64>,
     pub pods_exited_nonzero: Option<u64>,
     pub rollouts_outlasting_load: Vec<u32>,
+    /// Rollouts the run's long jobs ran through (none in external mode).
+    pub rollouts: u32,
     pub context: Context,
 }
 
@@ -62,6 +65,12 @@ pub async fn judge_and_report(
         pods_sigkilled: facts.pods_sigkilled,
         pods_exited_nonzero: facts.pods_exited_nonzero,
         rollouts_outlasting_load: facts.rollouts_outlasting_load,
+        long_jobs: long_jobs::check(pool, &facts.key_prefix)
+            .await?
+            .map(|long| LongJobs {
+                rollouts: facts.rollouts,
+                ..long
+            }),
     };
     let judged = verdict::judge(&evidence);
     let mut context = facts.context;

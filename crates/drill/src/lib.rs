@@ -15,6 +15,7 @@ pub mod external;
 pub mod finish;
 pub mod load;
 pub mod local;
+pub mod long_jobs;
 pub mod pod;
 pub mod progress;
 pub mod proxy;

@@ -12,6 +12,7 @@ use crate::cli::{LocalArgs, ShutdownMode, env_value};
 use crate::finish::{self, RunFacts};
 use crate::load;
 use crate::load::record::Recorder;
+use crate::long_jobs;
 use crate::pod::{PodIps, PodTemplate, Role, Termination};
 use crate::progress::Progress;
 use crate::proxy::{Endpoints, Proxy};
@@ -95,6 +96,28 @@ pub async fn run(args: LocalArgs) -> anyhow::Result<bool> {
     tokio::try_join!(api.create(), worker.create())?;
 
     let key_prefix = key_prefix();
+    let plan = long_jobs::Plan {
+        jobs: args.long_jobs,
+        steps: args.long_job_steps,
+    };
+    let setup = reqwest::Client::builder()
+        .timeout(args.load.request_timeout)
+        .build()?;
+    let long_jobs = long_jobs::start(
+        &setup,
+        &format!("http://{}", proxy.addr()),
+        &key_prefix,
+        plan,
+    )
+    .await?;
+    if !long_jobs.is_empty() {
+        eprintln!(
+            "drill: started {} long jobs of {} steps of {} each",
+            long_jobs.len(),
+            args.long_job_steps,
+            humantime::format_duration(args.long_job_step_time)
+        );
+    }
     let recorder = Arc::new(Recorder::default());
     let progress = Progress::start(
         args.load.duration,
@@ -163,6 +186,7 @@ pub async fn run(args: LocalArgs) -> anyhow::Result<bool> {
             ShutdownMode::Immediate => None,
         },
         rollouts_outlasting_load,
+        rollouts: args.rollouts,
         context: Context {
             mode: match &upgrade {
                 Some(_) if args.upgrade_workers => {
@@ -213,6 +237,8 @@ fn pod_env(args: &LocalArgs, role: Role) -> Vec<(String, String)> {
         env.extend([
             ("WORK_TIME", human(args.work_time)),
             ("WORKER_UNDECODABLE", env_value(args.worker_undecodable)),
+            ("EXPORT_BATCH_TIME", human(args.long_job_step_time)),
+            ("EXPORT_CHECKPOINTS", args.long_job_checkpoints.to_string()),
             ("QUEUE_LEASE", human(args.queue_lease)),
             ("QUEUE_HEARTBEAT", human(args.queue_lease / 3)),
             ("DATABASE_ACQUIRE_TIMEOUT", human(args.queue_lease / 3)),

@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::chart::Second;
 use crate::db::DbCheck;
 use crate::load::record::FailureSample;
+use crate::long_jobs::LongJobs;
 use crate::pod::PodExit;
 use crate::proxy::ProxyStats;
 use crate::timeline::{PodEvent, Window};
@@ -46,6 +47,8 @@ pub struct Report {
     /// release's kind ran, or waits for a worker that knows it.
     pub jobs_by_kind: BTreeMap<String, BTreeMap<String, u64>>,
     pub receipts_bad_count: u64,
+    /// Null when the run started no long job.
+    pub long_jobs: Option<LongJobs>,
     pub queue_drained: bool,
     /// Null, not 0, where the drill sees no pods (external mode): a zero
     /// would read as checked.
@@ -126,6 +129,7 @@ impl Report {
             jobs_undecodable,
             jobs_by_kind: evidence.db.jobs_by_kind.clone(),
             receipts_bad_count,
+            long_jobs: evidence.long_jobs.clone(),
             queue_drained: evidence.queue_drained,
             pods_sigkilled: evidence.pods_sigkilled,
             p50_steady_ms: tally.steady.p50_ms,
@@ -200,6 +204,32 @@ impl Report {
             (
                 "jobs a worker could not decode",
                 self.jobs_undecodable.to_string(),
+            ),
+            (
+                "long jobs done / started",
+                self.long_jobs.as_ref().map_or_else(
+                    || NOT_MEASURED.to_owned(),
+                    |long| format!("{} / {}", long.completed, long.jobs),
+                ),
+            ),
+            (
+                "  steps recorded / repeated",
+                self.long_jobs.as_ref().map_or_else(
+                    || NOT_MEASURED.to_owned(),
+                    |long| {
+                        format!(
+                            "{} of {} / {}",
+                            long.steps_recorded, long.steps_expected, long.steps_repeated
+                        )
+                    },
+                ),
+            ),
+            (
+                "  resumptions / rescued",
+                self.long_jobs.as_ref().map_or_else(
+                    || NOT_MEASURED.to_owned(),
+                    |long| format!("{:?} / {}", long.resumptions, long.rescued),
+                ),
             ),
             ("pods stopped / SIGKILLed", pods_stopped),
             ("pods exiting non-zero", pods_unclean),

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::db::DbCheck;
 use crate::load::record::{Op, Outcome, Record};
+use crate::long_jobs::LongJobs;
 use crate::timeline::Window;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -129,6 +130,8 @@ pub struct Evidence {
     /// Rollouts (numbered from 1) still running when the load ended: part of
     /// them went unloaded, so the run proves less than it seems to.
     pub rollouts_outlasting_load: Vec<u32>,
+    /// `None` when the run started no long job.
+    pub long_jobs: Option<LongJobs>,
 }
 
 impl Evidence {
@@ -147,8 +150,9 @@ pub struct Verdict {
 }
 
 /// Passes only with no failed request, no lost order, every order fulfilled
-/// exactly once, no job left behind, no pod SIGKILLed or exiting non-zero
-/// and every rollout under load. A run that sent nothing proves nothing, so
+/// exactly once, no job left behind, every long job completed with each
+/// step's effect once and none rescued, no pod SIGKILLed or exiting
+/// non-zero and every rollout under load. A run that sent nothing proves nothing, so
 /// it fails too.
 pub fn judge(evidence: &Evidence) -> Verdict {
     let mut reasons = Vec::new();
@@ -201,6 +205,9 @@ pub fn judge(evidence: &Evidence) -> Verdict {
         reasons.push(format!(
             "{nonzero} pods exited non-zero: their shutdown overran or failed"
         ));
+    }
+    if let Some(long) = &evidence.long_jobs {
+        reasons.extend(crate::long_jobs::reasons(long));
     }
     for rollout in &evidence.rollouts_outlasting_load {
         reasons.push(format!(

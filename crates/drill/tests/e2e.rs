@@ -29,10 +29,24 @@ struct Drill {
     output: String,
 }
 
-/// 2 api and 1 worker replicas, each rolled once, 15 s at 100 requests/s.
+/// One long job through the short drill's rollout: 40 steps of 300 ms,
+/// longer than the 7.5 s before the rollout and the worker's 12 s drain
+/// budget.
+const LONG_JOB: [&str; 6] = [
+    "--long-jobs",
+    "1",
+    "--long-job-steps",
+    "40",
+    "--long-job-step-time",
+    "300ms",
+];
+
+/// 2 api and 1 worker replicas, each rolled once, 15 s at 100 requests/s,
+/// with no long job.
 async fn short_drill(shutdown_mode: &str) -> Option<Drill> {
     let (api, worker) = service_binaries()?;
-    drill_with(&api, &worker, &["--shutdown-mode", shutdown_mode]).await
+    let args = ["--shutdown-mode", shutdown_mode, "--long-jobs", "0"];
+    drill_with(&api, &worker, &args).await
 }
 
 /// The short drill with `extra` arguments for `drill local`.
@@ -112,8 +126,11 @@ fn fewest_endpoints_during_the_run(report: &Value, replicas: i64) -> i64 {
 }
 
 #[tokio::test]
-async fn the_default_drill_passes() {
-    let Some(drill) = short_drill("graceful").await else {
+async fn the_default_drill_passes_with_a_long_job_resumed_through_its_rollout() {
+    let Some((api, worker)) = service_binaries() else {
+        return;
+    };
+    let Some(drill) = drill_with(&api, &worker, &LONG_JOB).await else {
         return;
     };
     let report = &drill.report;
@@ -154,6 +171,54 @@ async fn the_default_drill_passes() {
         "{}",
         drill.output
     );
+    let long = &report["long_jobs"];
+    assert_eq!(
+        (&long["jobs"], &long["completed"]),
+        (&1.into(), &1.into()),
+        "{long}"
+    );
+    assert_eq!(long["steps_recorded"], 40, "{long}");
+    assert_eq!(long["steps_repeated"], 0, "{long}");
+    assert!(long["resumptions_total"].as_u64().unwrap() >= 1, "{long}");
+    assert_eq!(long["rescued"], 0, "{long}");
+}
+
+/// The long jobs' negative control: a job without checkpoints, through the
+/// same rollout, starts over when the drain budget cuts it, and the drill
+/// must fail on its repeated steps. Longer than `LONG_JOB` (60 steps of
+/// 300 ms), and a 15 s grace period (a 7 s drain budget for the worker),
+/// so the drain cuts it rather than letting it end inside the drain.
+#[tokio::test]
+async fn a_long_job_without_checkpoints_fails_the_drill_by_repeating_steps() {
+    let Some((api, worker)) = service_binaries() else {
+        return;
+    };
+    let control = [
+        "--long-jobs",
+        "1",
+        "--long-job-steps",
+        "60",
+        "--long-job-step-time",
+        "300ms",
+        "--long-job-checkpoints",
+        "false",
+        "--termination-grace-period",
+        "15s",
+    ];
+    let Some(drill) = drill_with(&api, &worker, &control).await else {
+        return;
+    };
+    let report = &drill.report;
+    assert_eq!(report["verdict"], "fail", "{}", drill.output);
+    assert_eq!(drill.exit_code, Some(1), "{}", drill.output);
+    let long = &report["long_jobs"];
+    assert!(long["steps_repeated"].as_u64().unwrap() > 0, "{long}");
+    let reasons = report["reasons"].to_string();
+    assert!(
+        reasons.contains("had their effect more than once"),
+        "{reasons}"
+    );
+    assert_eq!(report["requests_failed"], 0, "only the long job failed it");
 }
 
 #[tokio::test]
@@ -220,6 +285,8 @@ async fn an_upgrade_that_leaves_the_workers_behind_fails_with_the_new_kind_waiti
             "false",
             "--queue-drain-timeout",
             "5s",
+            "--long-jobs",
+            "0",
         ],
     )
     .await

@@ -3,6 +3,7 @@
 
 use drill::db::DbCheck;
 use drill::load::record::{Op, Outcome, Record};
+use drill::long_jobs::LongJobs;
 use drill::timeline::Window;
 use drill::verdict::{Evidence, Failures, judge, tally};
 
@@ -38,6 +39,22 @@ fn clean() -> Evidence {
         pods_sigkilled: Some(0),
         pods_exited_nonzero: Some(0),
         rollouts_outlasting_load: Vec::new(),
+        long_jobs: Some(long_jobs_resumed()),
+    }
+}
+
+/// Two long jobs of 50 steps through two rollouts, each resumed, each step
+/// once.
+fn long_jobs_resumed() -> LongJobs {
+    LongJobs {
+        jobs: 2,
+        completed: 2,
+        steps_expected: 100,
+        steps_recorded: 100,
+        resumptions: vec![4, 3],
+        resumptions_total: 7,
+        rollouts: 2,
+        ..LongJobs::default()
     }
 }
 
@@ -205,4 +222,55 @@ fn a_run_that_sent_nothing_proves_nothing() {
     let mut evidence = clean();
     evidence.tally = tally(&[], &[]);
     assert!(!judge(&evidence).pass);
+}
+
+/// Each way a long job can go wrong fails the run, with its own reason.
+#[test]
+fn long_jobs_fail_the_run_unless_each_completed_with_each_step_once_and_none_rescued() {
+    type Spoil = fn(&mut LongJobs);
+    let cases: [(&str, Spoil); 5] = [
+        ("1 of 2 long jobs did not complete", |long| {
+            long.completed = 1
+        }),
+        ("3 long-job steps had their effect more than once", |long| {
+            long.steps_recorded = 103;
+            long.steps_repeated = 3;
+        }),
+        ("2 steps of completed long jobs have no effect", |long| {
+            long.steps_missing = 2
+        }),
+        (
+            "1 long-job attempts were spent (1 jobs rescued by lease expiry",
+            |long| {
+                long.attempts_spent = 1;
+                long.rescued = 1;
+            },
+        ),
+        ("no long job was interrupted by a rollout", |long| {
+            long.resumptions = vec![0, 0];
+            long.resumptions_total = 0;
+        }),
+    ];
+    for (reason, spoil) in cases {
+        let mut evidence = clean();
+        spoil(evidence.long_jobs.as_mut().unwrap());
+        let verdict = judge(&evidence);
+        assert!(!verdict.pass, "{reason}");
+        assert_eq!(verdict.reasons.len(), 1, "{:?}", verdict.reasons);
+        assert!(
+            verdict.reasons[0].starts_with(reason),
+            "{:?}",
+            verdict.reasons
+        );
+    }
+}
+
+#[test]
+fn long_jobs_that_ran_through_no_rollout_need_not_have_been_resumed() {
+    // External mode rolls nothing the drill can see.
+    let mut evidence = clean();
+    let long = evidence.long_jobs.as_mut().unwrap();
+    long.rollouts = 0;
+    long.resumptions_total = 0;
+    assert!(judge(&evidence).pass);
 }

@@ -1,9 +1,10 @@
 //! Claiming, renewing and rescuing leases: the statements a worker process
 //! runs on its own behalf, each a single round trip whatever the batch size.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
+use serde_json::Value;
 use sqlx::{PgExecutor, PgPool};
 
 use time::OffsetDateTime;
@@ -144,7 +145,7 @@ impl Claimer {
             from.iter().map(|(_, key)| key.map(|k| k.run_at)).collect();
         let ids: Vec<Option<i64>> = from.iter().map(|(_, key)| key.map(|k| k.id)).collect();
         let rows: Vec<ClaimedRow> = sqlx::query_as(
-            "select id, lease, kind, payload, attempt, max_attempts, trace_context, priority, run_at
+            "select id, lease, kind, payload, attempt, max_attempts, trace_context, cursor, priority, run_at
              from queue_claim($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(i64::from(free_slots))
@@ -181,24 +182,48 @@ impl Claimer {
     /// attempt goes on. Only when some row was not renewed does a second,
     /// lock-free read tell skipped from lost.
     pub async fn heartbeat(&self, held: &[Fence]) -> Result<Renewal, sqlx::Error> {
+        self.heartbeat_with_cursors(held, &[]).await
+    }
+
+    /// [`Claimer::heartbeat`] that also records cursors steps left to be
+    /// written lazily (`cursors`, each for one of `held`): a step with no
+    /// transaction of its own records where it got to this way, at no cost
+    /// of its own. A cursor is written only where its lease is renewed.
+    pub async fn heartbeat_with_cursors(
+        &self,
+        held: &[Fence],
+        cursors: &[(Fence, Value)],
+    ) -> Result<Renewal, sqlx::Error> {
         if held.is_empty() {
             return Ok(Renewal::default());
         }
         let (ids, claims) = columns(held);
+        let pending: HashMap<Fence, &Value> = cursors
+            .iter()
+            .map(|(fence, cursor)| (*fence, cursor))
+            .collect();
+        let cursors: Vec<Option<Value>> = held
+            .iter()
+            .map(|fence| pending.get(fence).map(|cursor| (*cursor).clone()))
+            .collect();
         let renewed: HashSet<Fence> = sqlx::query_as::<_, Fence>(
-            "update jobs set lease_expires_at = now() + make_interval(secs => $3)
-             where id = any(array(
+            "update jobs set lease_expires_at = now() + make_interval(secs => $3),
+                             cursor = coalesce(fence.cursor, jobs.cursor)
+             from unnest($1::bigint[], $2::bigint[], $4::jsonb[]) as fence(id, lease, cursor)
+             where jobs.id = fence.id and jobs.lease = fence.lease
+               and jobs.id = any(array(
                  select jobs.id from jobs
                  join unnest($1::bigint[], $2::bigint[]) as fence(id, lease)
                    on jobs.id = fence.id and jobs.lease = fence.lease
                  where jobs.state = 'running'
                  for update of jobs skip locked
              ))
-             returning id, lease",
+             returning jobs.id, jobs.lease",
         )
         .bind(&ids)
         .bind(&claims)
         .bind(self.lease_length.as_secs_f64())
+        .bind(&cursors)
         .fetch_all(&self.pool)
         .await?
         .into_iter()

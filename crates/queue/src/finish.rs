@@ -17,16 +17,25 @@ use crate::job::Fence;
 /// `returning`. The fence is written here once, so no ending can forget it.
 macro_rules! ending_update {
     ($set:expr $(, $tail:expr)?) => {
+        $crate::finish::fenced_update!(concat!($set, ", locked_by = null, lease_expires_at = null") $(, $tail)?)
+    };
+}
+pub(crate) use ending_update;
+
+/// An update of a running attempt's row that keeps its lease (a
+/// checkpoint), fenced as [`ending_update!`] is: `$1` the job's id, `$2`
+/// the lease it was claimed with.
+macro_rules! fenced_update {
+    ($set:expr $(, $tail:expr)?) => {
         concat!(
             "update jobs set ",
             $set,
-            ", locked_by = null, lease_expires_at = null
-             where id = $1 and lease = $2 and state = 'running'"
+            " where id = $1 and lease = $2 and state = 'running'"
             $(, " ", $tail)?
         )
     };
 }
-pub(crate) use ending_update;
+pub(crate) use fenced_update;
 
 /// `sql` (an [`ending_update!`]) with the attempt's fence bound as `$1` and
 /// `$2`.

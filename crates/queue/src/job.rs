@@ -137,6 +137,9 @@ pub struct ClaimedJob {
     pub attempt: i32,
     pub max_attempts: i32,
     pub trace_context: Option<String>,
+    /// Where the job's last attempts got to ([`crate::checkpoint`]); `None`
+    /// for a job that has not recorded a step.
+    pub cursor: Option<Value>,
 }
 
 impl ClaimedJob {

@@ -33,6 +33,7 @@
 /// database function `queue_claim`, whose own settings leave one plan.
 pub const SESSION_SETTINGS: &[(&str, &str)] = &[("plan_cache_mode", "force_generic_plan")];
 
+mod checkpoint;
 mod claimer;
 mod enqueue;
 mod finish;
@@ -42,6 +43,7 @@ mod requeue;
 mod retention;
 mod stats;
 
+pub use checkpoint::checkpoint;
 pub use claimer::{Claimer, Renewal, Rescued};
 pub use enqueue::{CHANNEL, enqueue, enqueue_many};
 pub use finish::{Backoff, Completed, FailOutcome, complete, complete_many, discard, fail};

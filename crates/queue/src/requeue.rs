@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use serde_json::Value;
 use sqlx::PgExecutor;
 
 use crate::finish::{
@@ -14,9 +15,20 @@ use crate::job::Fence;
 /// Hands a job back at once: for work that acknowledged cancellation, so it
 /// did not fail, it was interrupted. Never call this while the job's code
 /// may still be running.
-pub async fn release<'c>(executor: impl PgExecutor<'c>, fence: Fence) -> Result<bool, sqlx::Error> {
-    let statement = ending_update!("state = 'available', attempt = attempt - 1, run_at = now()");
-    changed(fenced(statement, fence), executor).await
+///
+/// `cursor`: where a job that works in steps got to, when its last steps
+/// recorded it lazily ([`crate::checkpoint`] is the other way); the next
+/// attempt starts there. `None` keeps the cursor the job has.
+pub async fn release<'c>(
+    executor: impl PgExecutor<'c>,
+    fence: Fence,
+    cursor: Option<&Value>,
+) -> Result<bool, sqlx::Error> {
+    let statement = ending_update!(
+        "state = 'available', attempt = attempt - 1, run_at = now(),
+         cursor = coalesce($3, cursor)"
+    );
+    changed(fenced(statement, fence).bind(cursor), executor).await
 }
 
 /// Runs the job again after `after`, its attempt given back: the handler

@@ -147,7 +147,7 @@ async fn a_stale_lease_can_neither_complete_fail_nor_release_a_rescued_and_recla
             .unwrap(),
         FailOutcome::Lost
     );
-    assert!(!queue::release(&db.pool, stale.fence).await.unwrap());
+    assert!(!queue::release(&db.pool, stale.fence, None).await.unwrap());
     assert!(
         queue::complete_many(&db.pool, &[stale.fence])
             .await
@@ -180,7 +180,7 @@ async fn release_makes_the_job_available_at_once_with_its_attempt_given_back() {
     let id = enqueue(&db.pool, NewJob::new(&K::default())).await;
     let claimer = Claimer::new(db.pool.clone(), "w", LEASE, [K::KIND]);
     let job = claimer.claim(1).await.unwrap().remove(0);
-    assert!(queue::release(&db.pool, job.fence).await.unwrap());
+    assert!(queue::release(&db.pool, job.fence, None).await.unwrap());
     let again = claimer.claim(1).await.unwrap().remove(0);
     assert_eq!(
         (again.fence.id, again.attempt),

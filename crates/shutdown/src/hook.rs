@@ -31,37 +31,58 @@ impl HookContext {
     }
 }
 
-/// Named counts a hook reports, such as `requests_drained` or `jobs_released`.
+/// Named counts a hook reports, such as `requests_drained` or
+/// `jobs_released`, and named lists of what a person must be able to find
+/// afterwards by name, such as the jobs handed back unfinished.
 #[derive(Debug, Clone, Default)]
 pub struct Counts {
-    inner: Arc<Mutex<BTreeMap<String, u64>>>,
+    inner: Arc<Mutex<Recorded>>,
+}
+
+#[derive(Debug, Default)]
+struct Recorded {
+    counts: BTreeMap<String, u64>,
+    lists: BTreeMap<String, Vec<serde_json::Value>>,
 }
 
 impl Counts {
     pub fn set(&self, name: &str, value: u64) {
-        self.lock().insert(name.to_owned(), value);
+        self.lock().counts.insert(name.to_owned(), value);
     }
 
     pub fn add(&self, name: &str, value: u64) {
-        *self.lock().entry(name.to_owned()).or_default() += value;
+        *self.lock().counts.entry(name.to_owned()).or_default() += value;
     }
 
     /// Saturates at zero.
     pub fn sub(&self, name: &str, value: u64) {
-        let mut counts = self.lock();
-        let count = counts.entry(name.to_owned()).or_default();
+        let mut recorded = self.lock();
+        let count = recorded.counts.entry(name.to_owned()).or_default();
         *count = count.saturating_sub(value);
     }
 
     pub fn get(&self, name: &str) -> Option<u64> {
-        self.lock().get(name).copied()
+        self.lock().counts.get(name).copied()
+    }
+
+    /// Adds `item` to the list `name` (`interrupted`: one entry per job).
+    pub fn push(&self, name: &str, item: serde_json::Value) {
+        self.lock()
+            .lists
+            .entry(name.to_owned())
+            .or_default()
+            .push(item);
     }
 
     pub(crate) fn snapshot(&self) -> BTreeMap<String, u64> {
-        self.lock().clone()
+        self.lock().counts.clone()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, u64>> {
+    pub(crate) fn lists(&self) -> BTreeMap<String, Vec<serde_json::Value>> {
+        self.lock().lists.clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Recorded> {
         // A panicking hook may poison the lock; its counts are still worth reporting.
         self.inner
             .lock()

@@ -48,6 +48,10 @@ pub struct HookReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub counts: BTreeMap<String, u64>,
+    /// What the hook names one by one (`interrupted`: the jobs handed back
+    /// unfinished, by id, kind and steps done).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub lists: BTreeMap<String, Vec<serde_json::Value>>,
 }
 
 #[derive(Debug, Clone, Serialize)]

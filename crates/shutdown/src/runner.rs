@@ -84,6 +84,7 @@ pub(crate) fn skipped(
                 outcome: Outcome::Skipped,
                 error: None,
                 counts: counts.snapshot(),
+                lists: counts.lists(),
             })
             .collect(),
     }
@@ -153,6 +154,7 @@ pub(crate) async fn run_hooks(
                 outcome,
                 error,
                 counts: counts.snapshot(),
+                lists: counts.lists(),
             }
         }
     });

@@ -35,6 +35,10 @@ impl Report {
                 .filter(|(_, value)| *value != 0)
                 .map(|(name, value)| format!("{name} {value}"))
                 .collect();
+            for (name, items) in phase.hooks.iter().flat_map(|hook| &hook.lists) {
+                let items: Vec<String> = items.iter().map(|item| item.to_string()).collect();
+                happened.push(format!("{name}: {}", items.join(" ")));
+            }
             for hook in phase.hooks.iter().filter(|h| h.outcome != Outcome::Done) {
                 let error = hook.error.as_deref().unwrap_or("");
                 happened.push(format!("{} {}: {error}", hook.name, hook.outcome.as_str()));
@@ -122,6 +126,7 @@ mod tests {
             outcome,
             error: (outcome != Outcome::Done).then(|| "abandoned at its 2000ms budget".into()),
             counts: counts.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),
+            lists: Default::default(),
         }
     }
 
@@ -135,11 +140,18 @@ mod tests {
                     Phase::Drain,
                     52,
                     16995,
-                    vec![hook(
-                        "jobs",
-                        Outcome::Done,
-                        &[("jobs_finished", 3), ("jobs_released", 0)],
-                    )],
+                    vec![HookReport {
+                        lists: [(
+                            "interrupted".to_owned(),
+                            vec![serde_json::json!({"job_id": 7, "steps_done": 2})],
+                        )]
+                        .into(),
+                        ..hook(
+                            "jobs",
+                            Outcome::Done,
+                            &[("jobs_finished", 3), ("jobs_released", 0)],
+                        )
+                    }],
                 ),
                 phase(
                     Phase::Close,
@@ -161,6 +173,10 @@ mod tests {
         assert!(
             lines[2].contains("52 ms / 16 995 ms") && lines[2].contains("jobs_finished 3"),
             "{table}"
+        );
+        assert!(
+            lines[2].ends_with(r#"interrupted: {"job_id":7,"steps_done":2}"#),
+            "each listed item is named: {table}"
         );
         assert!(
             !table.contains("jobs_released"),

@@ -21,6 +21,17 @@ pub struct Args {
     #[arg(long, env = "WORK_TIME", value_name = "WORK_TIME", default_value = "50ms", value_parser = humantime::parse_duration)]
     pub work_time: Duration,
 
+    /// How long the example `export_orders` job takes to write out each
+    /// batch of orders, standing in for an upload.
+    #[arg(long, env = "EXPORT_BATCH_TIME", value_name = "EXPORT_BATCH_TIME", default_value = "100ms", value_parser = humantime::parse_duration)]
+    pub export_batch_time: Duration,
+
+    /// `true`, or `false`: a negative control for the drill, which must be
+    /// able to see an export without checkpoints repeat its batches when a
+    /// deploy interrupts it. Never deploy `false`.
+    #[arg(long, env = "EXPORT_CHECKPOINTS", value_name = "EXPORT_CHECKPOINTS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub export_checkpoints: bool,
+
     /// Run only these job kinds (comma-separated), e.g. to give a slow kind
     /// workers of its own. Unset: every kind this worker has a handler for.
     /// A worker never claims a kind it cannot run, so during a rolling

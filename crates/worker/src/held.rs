@@ -14,6 +14,8 @@ use queue::Fence;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::steps::Steps;
+
 #[derive(Debug, Clone)]
 pub struct Held {
     inner: Arc<Mutex<BTreeMap<Fence, Lease>>>,
@@ -21,9 +23,34 @@ pub struct Held {
     lease_length: Duration,
 }
 
+/// One attempt's tokens and steps, as its handler sees them.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub cancel: CancellationToken,
+    /// A child of `cancel`; see `Lease::interrupt`.
+    pub interrupt: CancellationToken,
+    pub steps: Steps,
+}
+
+impl Attempt {
+    /// An attempt no heartbeat renews: the in-process tests'.
+    pub fn new(cancel: CancellationToken) -> Self {
+        Self {
+            interrupt: cancel.child_token(),
+            cancel,
+            steps: Steps::new(Instant::now()),
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Lease {
     cancel: CancellationToken,
+    /// A child of `cancel`, also cancelled when the drain begins: a handler
+    /// that works in steps stops at its next step boundary then, and its
+    /// job resumes from its cursor on another worker at once.
+    interrupt: CancellationToken,
+    steps: Steps,
     /// When the lease runs out as far as this process can prove: the lease
     /// counted from when the statement that set it was *sent*, which is no
     /// later than the database's own `lease_expires_at`.
@@ -38,10 +65,49 @@ impl Held {
         }
     }
 
-    /// Records a claim whose statement was sent at `claim_sent`.
-    pub fn insert(&self, fence: Fence, cancel: CancellationToken, claim_sent: Instant) {
+    /// Records a claim whose statement was sent at `claim_sent`; returns what
+    /// its handler is given to stop by and to count its steps in.
+    pub fn insert(&self, fence: Fence, cancel: CancellationToken, claim_sent: Instant) -> Attempt {
         let ours_until = claim_sent + self.lease_length;
-        self.lock().insert(fence, Lease { cancel, ours_until });
+        let attempt = Attempt::new(cancel);
+        let lease = Lease {
+            cancel: attempt.cancel.clone(),
+            interrupt: attempt.interrupt.clone(),
+            steps: attempt.steps.clone(),
+            ours_until,
+        };
+        self.lock().insert(fence, lease);
+        attempt
+    }
+
+    /// Asks every attempt that works in steps to stop at its next step
+    /// boundary: the drain has begun, and its job can go on elsewhere.
+    pub fn interrupt_all(&self) {
+        for lease in self.lock().values() {
+            lease.interrupt.cancel();
+        }
+    }
+
+    /// The cursors steps recorded lazily and no heartbeat has written yet,
+    /// with the step that recorded each.
+    pub fn unwritten_cursors(&self) -> Vec<(Fence, u32, serde_json::Value)> {
+        self.lock()
+            .iter()
+            .filter_map(|(fence, lease)| {
+                let (step, cursor) = lease.steps.unwritten()?;
+                Some((*fence, step, cursor))
+            })
+            .collect()
+    }
+
+    /// A heartbeat wrote these cursors.
+    pub fn cursors_written(&self, written: &[(Fence, u32)]) {
+        let held = self.lock();
+        for (fence, step) in written {
+            if let Some(lease) = held.get(fence) {
+                lease.steps.written(*step);
+            }
+        }
     }
 
     /// Forgets one attempt; another attempt of the same job stays.

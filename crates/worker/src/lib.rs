@@ -16,6 +16,7 @@ pub mod config;
 pub mod held;
 pub mod metrics;
 pub mod runner;
+pub mod steps;
 pub mod tally;
 pub mod upkeep;
 

@@ -4,6 +4,8 @@
 //! 1. readiness 503 (announce);
 //! 2. stop claiming and UNLISTEN; stop rescuing and sweeping (stop intake);
 //! 3. running jobs go on, with their heartbeats, until the drain budget ends;
+//!    a job that works in steps is interrupted at its next step boundary
+//!    instead, and released with its cursor;
 //! 4. cancel the rest: a job that returns cancelled is released, fenced; a
 //!    job that ignores cancellation is left to its lease, never released
 //!    while it runs;
@@ -39,6 +41,8 @@ async fn main() -> ExitCode {
     // Built once: the clients and settings the handlers own.
     let dependencies = Dependencies {
         work_time: args.work_time,
+        export_batch_time: args.export_batch_time,
+        export_checkpoints: args.export_checkpoints,
     };
     let handlers = match handlers::standard(&dependencies).only_if(&args.worker_kinds) {
         Ok(handlers) => Arc::new(handlers),
@@ -89,6 +93,7 @@ async fn main() -> ExitCode {
         tally: tally.clone(),
         metrics: metrics::JobMetrics::new(),
         undecodable: args.worker_undecodable,
+        slow_step_after: shutdown.budget().drain / 2,
     };
     // Each loop stops on the token of the phase it belongs to, and is
     // awaited as a hook of that phase below.
@@ -133,13 +138,16 @@ async fn main() -> ExitCode {
     );
     shutdown.on(Phase::StopIntake, "rescuer", hooks::task_ended(rescuer));
     shutdown.on(Phase::StopIntake, "sweeper", hooks::task_ended(sweeper));
-    let jobs = runner.jobs.clone();
+    let (jobs, held) = (runner.jobs.clone(), runner.held.clone());
     shutdown.on_counted(
         Phase::Drain,
         "jobs",
         tally.drain.clone(),
         move |ctx| async move {
             ctx.counts().set("jobs_in_flight", jobs.len() as u64);
+            // Jobs that work in steps stop at their next step boundary and
+            // resume elsewhere from their cursor; the rest get the budget.
+            held.interrupt_all();
             jobs.close();
             jobs.wait().await;
             Ok(())

@@ -41,6 +41,8 @@ pub struct JobMetrics {
     rescued: Counter<u64>,
     undecodable: Counter<u64>,
     swept: Counter<u64>,
+    step_duration: Histogram<f64>,
+    slow_steps: Counter<u64>,
 }
 
 impl Default for JobMetrics {
@@ -81,6 +83,18 @@ impl JobMetrics {
                 .u64_counter("queue.jobs.swept")
                 .with_description("Finished jobs deleted past their retention, by state")
                 .build(),
+            step_duration: meter
+                .f64_histogram("queue.job.step.duration")
+                .with_unit("s")
+                .with_description("Time one step of a job that works in steps takes, by kind")
+                .with_boundaries(JOB_DURATION_BOUNDS.to_vec())
+                .build(),
+            slow_steps: meter
+                .u64_counter("queue.job.steps.slow")
+                .with_description(
+                    "Steps longer than half the drain budget, by kind: their jobs may be cut at a deploy",
+                )
+                .build(),
             ended: meter
                 .u64_counter("queue.jobs.ended")
                 .with_description("Job attempts by how they ended")
@@ -114,6 +128,18 @@ impl JobMetrics {
 
     pub fn undecodable(&self, kind: &str) {
         self.undecodable
+            .add(1, &[KeyValue::new("kind", kind.to_owned())]);
+    }
+
+    pub fn step(&self, kind: &str, took: Duration) {
+        self.step_duration.record(
+            took.as_secs_f64(),
+            &[KeyValue::new("kind", kind.to_owned())],
+        );
+    }
+
+    pub fn slow_step(&self, kind: &str) {
+        self.slow_steps
             .add(1, &[KeyValue::new("kind", kind.to_owned())]);
     }
 

@@ -19,9 +19,9 @@ use tokio_util::task::TaskTracker;
 
 use crate::completer::Completer;
 use crate::config::Undecodable;
-use crate::context::{Done, JobContext, JobError};
+use crate::context::{Done, JobContext, JobError, StepWatch};
 use crate::handler::Handlers;
-use crate::held::Held;
+use crate::held::{Attempt, Held};
 use crate::metrics::JobMetrics;
 use crate::tally::{Ending, Tally};
 
@@ -50,6 +50,8 @@ pub struct Runner {
     pub tally: Tally,
     pub metrics: JobMetrics,
     pub undecodable: Undecodable,
+    /// A step longer than this is warned of: half the drain budget.
+    pub slow_step_after: Duration,
 }
 
 impl Runner {
@@ -118,7 +120,7 @@ impl Runner {
     /// Releases jobs claimed as intake stopped, never started.
     async fn hand_back_unstarted(&self, claimed: Vec<ClaimedJob>) {
         for job in claimed {
-            let released = queue::release(self.claimer.pool(), job.fence);
+            let released = queue::release(self.claimer.pool(), job.fence, None);
             let ending = self
                 .recorded(job.fence, "release", Ending::Released, released)
                 .await;
@@ -184,8 +186,9 @@ impl Runner {
     }
 
     fn spawn(&self, job: ClaimedJob, permit: OwnedSemaphorePermit, claim_sent: Instant) {
-        let cancel = self.cancel_jobs.child_token();
-        self.held.insert(job.fence, cancel.clone(), claim_sent);
+        let attempt = self
+            .held
+            .insert(job.fence, self.cancel_jobs.child_token(), claim_sent);
         let runner = self.clone();
         // The job's span continues the trace of the request that enqueued it.
         let span = tracing::info_span!(
@@ -199,13 +202,23 @@ impl Runner {
         let job_task = async move {
             let (fence, kind) = (job.fence, job.kind.clone());
             let claimed = Instant::now();
-            let ending = runner.run(job, cancel).await;
+            let steps = attempt.steps.clone();
+            let ending = runner.run(job, attempt).await;
             runner.held.remove(fence);
             runner.tally.record(ending);
+            if ending == Ending::Interrupted {
+                runner.tally.interrupted(fence, &kind, steps.done());
+            }
             runner.metrics.record(&kind, ending, claimed.elapsed());
             match ending {
                 // A snooze is the handler's own plan, not news.
                 Ending::Finished | Ending::Snoozed => {}
+                Ending::Interrupted => tracing::info!(
+                    job_id = fence.id.0,
+                    claim = fence.claim,
+                    steps_done = steps.done(),
+                    "job interrupted at a step boundary; it resumes from its cursor"
+                ),
                 Ending::LeaseLost => tracing::warn!(
                     job_id = fence.id.0,
                     claim = fence.claim,
@@ -225,7 +238,12 @@ impl Runner {
     }
 
     /// Runs one attempt and records how it ended, fenced on its lease.
-    pub(crate) async fn run(&self, job: ClaimedJob, cancel: CancellationToken) -> Ending {
+    pub(crate) async fn run(&self, job: ClaimedJob, attempt: Attempt) -> Ending {
+        let Attempt {
+            cancel,
+            interrupt,
+            steps,
+        } = attempt;
         let fence = job.fence;
         let Some(handler) = self.handlers.get(&job.kind).cloned() else {
             let error = format!("no handler for kind `{}`", job.kind);
@@ -235,8 +253,14 @@ impl Runner {
         let ctx = JobContext {
             job,
             cancel: cancel.clone(),
+            interrupt,
             pool: self.claimer.pool().clone(),
             call_bound: self.call_bound,
+            steps: steps.clone(),
+            step_watch: StepWatch {
+                metrics: self.metrics.clone(),
+                slow_after: self.slow_step_after,
+            },
         };
         let work = AssertUnwindSafe(handler.run(ctx)).catch_unwind();
         let (outcome, timed_out) = match options.timeout {
@@ -279,9 +303,16 @@ impl Runner {
                     self.fail(fence, &error, options.backoff).await
                 }
                 None => {
-                    let released = queue::release(pool, fence);
-                    self.recorded(fence, "release", Ending::Released, released)
-                        .await
+                    // Where lazily recorded steps got to goes with the
+                    // release, so the next attempt starts there.
+                    let cursor = steps.unwritten().map(|(_, cursor)| cursor);
+                    let released = queue::release(pool, fence, cursor.as_ref());
+                    let ending = if steps.stepped() {
+                        Ending::Interrupted
+                    } else {
+                        Ending::Released
+                    };
+                    self.recorded(fence, "release", ending, released).await
                 }
             },
             Ok(Err(JobError::LeaseLost)) => Ending::LeaseLost,

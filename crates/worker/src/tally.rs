@@ -4,6 +4,7 @@
 //! the hooks finish, so they are right even when a hook is abandoned at its
 //! budget.
 
+use queue::Fence;
 use shutdown::Counts;
 use tokio_util::sync::CancellationToken;
 
@@ -11,6 +12,9 @@ use tokio_util::sync::CancellationToken;
 pub enum Ending {
     Finished,
     Released,
+    /// Released at a step boundary, with its cursor, by a handler that
+    /// works in steps: the job resumes where it got to.
+    Interrupted,
     Failed,
     Discarded,
     /// Back to `available` at the handler's request, its attempt given back.
@@ -25,6 +29,7 @@ impl Ending {
         match self {
             Ending::Finished => "finished",
             Ending::Released => "released",
+            Ending::Interrupted => "interrupted",
             Ending::Failed => "failed",
             Ending::Discarded => "discarded",
             Ending::Snoozed => "snoozed",
@@ -37,6 +42,7 @@ impl Ending {
         match self {
             Ending::Finished => "jobs_finished",
             Ending::Released => "jobs_released",
+            Ending::Interrupted => "jobs_interrupted",
             Ending::Failed => "jobs_failed",
             Ending::Discarded => "jobs_discarded",
             Ending::Snoozed => "jobs_snoozed",
@@ -59,11 +65,33 @@ pub struct Tally {
 
 impl Tally {
     pub fn record(&self, ending: Ending) {
+        if let Some(counts) = self.phase_counts() {
+            counts.add(ending.count_name(), 1);
+        }
         if self.cancelling.is_cancelled() {
-            self.cancel.add(ending.count_name(), 1);
             self.cancel.sub("jobs_abandoned", 1);
+        }
+    }
+
+    /// Lists an interrupted job by id, kind and the steps this attempt did,
+    /// so an operator reading the shutdown report sees what was handed back.
+    pub fn interrupted(&self, fence: Fence, kind: &str, steps_done: u32) {
+        if let Some(counts) = self.phase_counts() {
+            counts.push(
+                "interrupted",
+                serde_json::json!({ "job_id": fence.id.0, "kind": kind, "steps_done": steps_done }),
+            );
+        }
+    }
+
+    /// The counts of the phase the shutdown is in, if it has begun.
+    fn phase_counts(&self) -> Option<&Counts> {
+        if self.cancelling.is_cancelled() {
+            Some(&self.cancel)
         } else if self.shutting_down.is_cancelled() {
-            self.drain.add(ending.count_name(), 1);
+            Some(&self.drain)
+        } else {
+            None
         }
     }
 }

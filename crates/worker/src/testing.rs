@@ -27,7 +27,7 @@ use tokio_util::task::TaskTracker;
 use crate::completer::Completer;
 use crate::config::Undecodable;
 use crate::handler::{Handlers, JobHandler, Registered};
-use crate::held::Held;
+use crate::held::{Attempt, Held};
 use crate::metrics::JobMetrics;
 use crate::runner::Runner;
 use crate::tally::{Ending, Tally};
@@ -35,6 +35,8 @@ use crate::tally::{Ending, Tally};
 /// Long enough that no test's lease runs out: nothing renews it here.
 const LEASE: Duration = Duration::from_secs(600);
 const CALL_BOUND: Duration = Duration::from_secs(30);
+/// Half the default drain budget, as a worker started with the defaults.
+const SLOW_STEP_AFTER: Duration = Duration::from_secs(8);
 
 /// One attempt's end, and the job's row after it.
 #[derive(Debug, Clone, PartialEq)]
@@ -88,7 +90,7 @@ pub async fn work_next_with<H: JobHandler>(
         .pop()
         .unwrap_or_else(|| panic!("no runnable `{kind}` job to work"));
     let id = job.fence.id;
-    let ending = runner.run(job, cancel.child_token()).await;
+    let ending = runner.run(job, Attempt::new(cancel.child_token())).await;
     let (state, attempt, snoozes, last_error, run_at) = sqlx::query_as(
         "select state, attempt, snoozes, last_error, run_at from jobs where id = $1",
     )
@@ -131,5 +133,32 @@ pub(crate) fn in_process_runner(
         },
         metrics: JobMetrics::new(),
         undecodable: Undecodable::HandBack,
+        slow_step_after: SLOW_STEP_AFTER,
     }
+}
+
+/// The example domain's long job as the api starts it: `orders` orders of
+/// `customer`, and an export of them in batches of `batch_size` with its
+/// `export_orders` job. Returns the export's id.
+pub async fn new_export(pool: &PgPool, customer: &str, orders: i32, batch_size: i32) -> uuid::Uuid {
+    sqlx::query(
+        "insert into orders (customer_id, items) select $1, '[]' from generate_series(1, $2)",
+    )
+    .bind(customer)
+    .bind(orders)
+    .execute(pool)
+    .await
+    .expect("the export's orders");
+    let export_id: uuid::Uuid = sqlx::query_scalar(
+        "insert into exports (customer_id, batch_size) values ($1, $2) returning id",
+    )
+    .bind(customer)
+    .bind(batch_size)
+    .fetch_one(pool)
+    .await
+    .expect("the export");
+    let job = NewJob::new(&domain::ExportOrders { export_id });
+    let mut conn = pool.acquire().await.expect("a connection");
+    queue::enqueue(&mut conn, &job).await.expect("enqueue");
+    export_id
 }

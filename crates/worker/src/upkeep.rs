@@ -12,8 +12,9 @@ use tokio_util::sync::CancellationToken;
 use crate::held::Held;
 use crate::metrics::JobMetrics;
 
-/// Renews every lease we hold in one statement per beat, and cancels the
-/// work of any lease found lost. Runs until `stop`: through the drain and the
+/// Renews every lease we hold in one statement per beat, writing with it
+/// the cursors steps recorded lazily, and cancels the work of any lease
+/// found lost. Runs until `stop`: through the drain and the
 /// cancel phase, because a job still running must keep its lease.
 ///
 /// A beat that gets no answer within `every` is abandoned, so a hung
@@ -31,9 +32,20 @@ pub async fn heartbeat(claimer: Claimer, held: Held, every: Duration, stop: Canc
             _ = stop.cancelled() => return,
         }
         let fences = held.fences();
+        let unwritten = held.unwritten_cursors();
+        let cursors: Vec<_> = unwritten
+            .iter()
+            .map(|(fence, _, cursor)| (*fence, cursor.clone()))
+            .collect();
         let sent = Instant::now();
-        match bounded(every, claimer.heartbeat(&fences)).await {
+        match bounded(every, claimer.heartbeat_with_cursors(&fences, &cursors)).await {
             Ok(renewal) => {
+                let written: Vec<_> = unwritten
+                    .iter()
+                    .filter(|(fence, _, _)| renewal.renewed.contains(fence))
+                    .map(|(fence, step, _)| (*fence, *step))
+                    .collect();
+                held.cursors_written(&written);
                 // Not a warning: most of these attempts ended between the
                 // read of the fences and the answer (3 000 jobs gave 341),
                 // and their own ending took the lease. An attempt whose

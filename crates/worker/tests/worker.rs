@@ -9,21 +9,12 @@ use testkit::{Service, TestDb, count};
 
 mod common;
 
-use common::{WORKER, orders, start, wait_until};
+use common::{FAST_SHUTDOWN, WORKER, orders, start, wait_until};
 
 /// The `jobs` hook of `phase`.
 fn hook<'r>(report: &'r Value, phase: &str) -> &'r Value {
     testkit::report::hook(report, phase, "jobs")
 }
-
-/// Short budgets so the tests take seconds: drain = 6s − 2.5s − 1s cancel.
-const FAST_SHUTDOWN: [(&str, &str); 5] = [
-    ("SHUTDOWN_GRACE_PERIOD", "6s"),
-    ("SHUTDOWN_DRAIN_DELAY", "0s"),
-    ("SHUTDOWN_FLUSH_TIMEOUT", "500ms"),
-    ("SHUTDOWN_CLOSE_TIMEOUT", "500ms"),
-    ("SHUTDOWN_MARGIN", "1500ms"),
-];
 
 #[tokio::test]
 async fn four_workers_fulfil_thousands_of_orders_exactly_once() {

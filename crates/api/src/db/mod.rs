@@ -1,5 +1,6 @@
 //! Everything that talks SQL, so handlers deal in orders, not rows.
 
+pub mod exports;
 pub mod order_events;
 pub mod orders;
 

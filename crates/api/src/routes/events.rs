@@ -30,7 +30,7 @@ use super::AppState;
 use crate::db::order_events::Change;
 use crate::db::orders;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::OrderId;
+use crate::extract::IdPath;
 use crate::model::{Order, OrderStatus};
 
 /// How soon a client whose stream was ended should reconnect.
@@ -116,7 +116,7 @@ pub struct OrderEvent {
 )]
 pub async fn order_events(
     State(state): State<AppState>,
-    OrderId(id): OrderId,
+    IdPath(id): IdPath,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let slot = state.streams.open()?;
     // Subscribed before the first read, so a change committed in between

@@ -1,6 +1,7 @@
 //! The traffic routes, and the state they share.
 
 pub mod events;
+pub mod exports;
 pub mod openapi;
 pub mod orders;
 mod test_only;
@@ -87,6 +88,8 @@ pub fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(orders::create_order))
         .routes(routes!(orders::get_order))
         .routes(routes!(events::order_events))
+        .routes(routes!(exports::create_export))
+        .routes(routes!(exports::get_export))
         .routes(routes!(openapi::openapi_json))
 }
 

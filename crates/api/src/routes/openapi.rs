@@ -17,7 +17,10 @@ use utoipa::OpenApi;
                        route, has the `ErrorBody` shape; unknown routes get 404 and known routes \
                        405 for other methods, in that shape too."
     ),
-    tags((name = "orders", description = "The example domain"))
+    tags(
+        (name = "orders", description = "The example domain"),
+        (name = "exports", description = "The example domain's long job: a customer's orders, written in batches")
+    )
 )]
 pub struct ApiDoc;
 

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use super::AppState;
 use crate::db::orders::{self, Created};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiJson, OrderId};
+use crate::extract::{ApiJson, IdPath};
 use crate::model::{CreateOrder, Order};
 
 pub(crate) const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -131,7 +131,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
 )]
 pub async fn get_order(
     State(state): State<AppState>,
-    OrderId(id): OrderId,
+    IdPath(id): IdPath,
 ) -> Result<Json<Order>, ApiError> {
     orders::find(&state.pool, id)
         .await?

@@ -5,6 +5,7 @@
 //! only then is the job released for someone else, because only then is its
 //! code known to have stopped.
 
+mod export_orders;
 mod fulfil_order;
 mod noop;
 mod send_receipt;
@@ -15,6 +16,7 @@ use domain::JobKind;
 
 use crate::handler::{Handlers, Registered};
 
+pub use export_orders::{ExportCursor, ExportOrdersHandler};
 pub use fulfil_order::FulfilOrderHandler;
 pub use noop::NoopHandler;
 pub use send_receipt::SendReceiptHandler;
@@ -25,6 +27,10 @@ pub use send_receipt::SendReceiptHandler;
 pub struct Dependencies {
     /// `WORK_TIME`: how long `fulfil_order` works before it fulfils.
     pub work_time: Duration,
+    /// `EXPORT_BATCH_TIME`: how long `export_orders` takes per batch.
+    pub export_batch_time: Duration,
+    /// `EXPORT_CHECKPOINTS`: `false` only as the drill's negative control.
+    pub export_checkpoints: bool,
 }
 
 /// The handler for each kind. Exhaustive: a kind added to
@@ -35,6 +41,10 @@ pub fn handler_for(kind: JobKind, dependencies: &Dependencies) -> Registered {
             work_time: dependencies.work_time,
         }),
         JobKind::SendReceipt => Registered::new(SendReceiptHandler),
+        JobKind::ExportOrders => Registered::new(ExportOrdersHandler {
+            batch_time: dependencies.export_batch_time,
+            checkpoints: dependencies.export_checkpoints,
+        }),
         JobKind::Noop => Registered::new(NoopHandler),
     }
 }
@@ -64,6 +74,8 @@ pub(crate) mod tests {
     fn every_declared_kind_is_claimed_by_its_own_handler() {
         let handlers = standard(&Dependencies {
             work_time: Duration::ZERO,
+            export_batch_time: Duration::ZERO,
+            export_checkpoints: true,
         });
         let mut declared: Vec<&str> = JobKind::ALL.iter().map(|kind| kind.name()).collect();
         declared.sort_unstable();

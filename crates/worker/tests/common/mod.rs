@@ -11,6 +11,15 @@ use uuid::Uuid;
 
 pub const WORKER: &str = env!("CARGO_BIN_EXE_worker");
 
+/// Short budgets so the tests take seconds: drain = 6s − 2.5s − 1s cancel.
+pub const FAST_SHUTDOWN: [(&str, &str); 5] = [
+    ("SHUTDOWN_GRACE_PERIOD", "6s"),
+    ("SHUTDOWN_DRAIN_DELAY", "0s"),
+    ("SHUTDOWN_FLUSH_TIMEOUT", "500ms"),
+    ("SHUTDOWN_CLOSE_TIMEOUT", "500ms"),
+    ("SHUTDOWN_MARGIN", "1500ms"),
+];
+
 /// Inserts `count` orders, each with its `fulfil_order` job, as the API does.
 pub async fn orders(pool: &PgPool, count: usize, max_attempts: i32) -> Vec<Uuid> {
     let mut tx = pool.begin().await.unwrap();
