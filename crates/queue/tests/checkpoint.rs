@@ -39,6 +39,16 @@ async fn effects_table(pool: &PgPool) {
         .unwrap();
 }
 
+/// A transaction that has written a step's effect, not yet committed.
+async fn step_effect(pool: &PgPool) -> sqlx::Transaction<'static, sqlx::Postgres> {
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query("insert into effects values (1)")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx
+}
+
 #[tokio::test]
 async fn a_checkpoint_commits_with_its_steps_effect_and_the_next_attempt_starts_there() {
     let db = TestDb::new().await;
@@ -47,11 +57,7 @@ async fn a_checkpoint_commits_with_its_steps_effect_and_the_next_attempt_starts_
     let fence = jobs[0].fence;
     assert_eq!(jobs[0].cursor, None, "a first run has no cursor");
 
-    let mut tx = db.pool.begin().await.unwrap();
-    sqlx::query("insert into effects values (1)")
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+    let mut tx = step_effect(&db.pool).await;
     assert!(
         queue::checkpoint(&mut *tx, fence, &json!({"step": 1}))
             .await
@@ -91,11 +97,7 @@ async fn a_stale_attempts_checkpoint_changes_nothing_and_its_step_rolls_back() {
     let fresh = claimer.claim(1).await.unwrap().remove(0);
     assert_ne!(fresh.fence, stale);
 
-    let mut tx = db.pool.begin().await.unwrap();
-    sqlx::query("insert into effects values (1)")
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+    let mut tx = step_effect(&db.pool).await;
     let recorded = queue::checkpoint(&mut *tx, stale, &json!({"step": 1}))
         .await
         .unwrap();
