@@ -45,6 +45,17 @@ pub struct Renewal {
     pub renewed: Vec<Fence>,
     /// No longer ours: the job was rescued, and maybe claimed again.
     pub lost: Vec<Fence>,
+    /// Renewed, but an operator asked for the job to be cancelled
+    /// (`worker jobs cancel`), and who.
+    pub cancel_requested: Vec<(Fence, String)>,
+}
+
+/// A renewed lease, and whether someone asked to cancel its job.
+#[derive(sqlx::FromRow)]
+struct RenewedRow {
+    #[sqlx(flatten)]
+    fence: Fence,
+    cancel_requested_by: Option<String>,
 }
 
 /// What one rescue pass did.
@@ -206,7 +217,7 @@ impl Claimer {
             .iter()
             .map(|fence| pending.get(fence).map(|cursor| (*cursor).clone()))
             .collect();
-        let renewed: HashSet<Fence> = sqlx::query_as::<_, Fence>(
+        let rows: Vec<RenewedRow> = sqlx::query_as(
             "update jobs set lease_expires_at = now() + make_interval(secs => $3),
                              cursor = coalesce(fence.cursor, jobs.cursor)
              from unnest($1::bigint[], $2::bigint[], $4::jsonb[]) as fence(id, lease, cursor)
@@ -218,16 +229,19 @@ impl Claimer {
                  where jobs.state = 'running'
                  for update of jobs skip locked
              ))
-             returning jobs.id, jobs.lease",
+             returning jobs.id, jobs.lease, jobs.cancel_requested_by",
         )
         .bind(&ids)
         .bind(&claims)
         .bind(self.lease_length.as_secs_f64())
         .bind(&cursors)
         .fetch_all(&self.pool)
-        .await?
-        .into_iter()
-        .collect();
+        .await?;
+        let cancel_requested = rows
+            .iter()
+            .filter_map(|row| Some((row.fence, row.cancel_requested_by.clone()?)))
+            .collect();
+        let renewed: HashSet<Fence> = rows.into_iter().map(|row| row.fence).collect();
         let not_renewed: Vec<Fence> = held
             .iter()
             .copied()
@@ -251,6 +265,7 @@ impl Claimer {
             .collect()
         };
         Ok(Renewal {
+            cancel_requested,
             renewed: renewed.into_iter().collect(),
             lost: not_renewed
                 .into_iter()
@@ -268,9 +283,13 @@ impl Claimer {
     pub async fn rescue(&self) -> Result<Rescued, sqlx::Error> {
         let states: Vec<String> = sqlx::query_scalar(
             "with rescuer as (select pg_try_advisory_xact_lock($1) as is_only_one)
-             update jobs set state = case when attempt >= max_attempts then 'discarded' else 'available' end,
-                             finished_at = case when attempt >= max_attempts then now() end,
-                             last_error = 'lease expired (held by ' || coalesce(locked_by, '?') || ')',
+             update jobs set state = case when attempt >= max_attempts or cancel_requested_by is not null
+                                          then 'discarded' else 'available' end,
+                             finished_at = case when attempt >= max_attempts or cancel_requested_by is not null
+                                                then now() end,
+                             last_error = case when cancel_requested_by is not null
+                                 then 'cancelled by ' || cancel_requested_by || '; its worker did not stop it, and its lease expired (held by ' || coalesce(locked_by, '?') || ')'
+                                 else 'lease expired (held by ' || coalesce(locked_by, '?') || ')' end,
                              locked_by = null,
                              lease_expires_at = null
              where id = any(array(

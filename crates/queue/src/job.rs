@@ -32,8 +32,11 @@ pub trait Job: Serialize + DeserializeOwned + Send + 'static {
 
 /// A job's primary key. A type of its own so that it cannot be swapped
 /// with the claim counter it travels with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, sqlx::Type)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, sqlx::Type, serde::Serialize,
+)]
 #[sqlx(transparent)]
+#[serde(transparent)]
 pub struct JobId(pub i64);
 
 impl std::fmt::Display for JobId {

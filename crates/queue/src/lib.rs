@@ -39,6 +39,7 @@ mod enqueue;
 mod finish;
 mod floors;
 mod job;
+pub mod operator;
 mod requeue;
 mod retention;
 mod stats;

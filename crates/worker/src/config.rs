@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use service::{DatabaseArgs, LogArgs, ShutdownArgs};
 
 #[derive(Debug, Parser)]
@@ -12,6 +12,9 @@ use service::{DatabaseArgs, LogArgs, ShutdownArgs};
     about = "Runs jobs from the PostgreSQL queue, and stops without losing or doubling any."
 )]
 pub struct Args {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Jobs run at once. The worker claims only as many jobs as it has free
     /// slots, so this is also the most jobs it holds leases on.
     #[arg(long, env = "WORKER_CONCURRENCY", value_name = "WORKER_CONCURRENCY", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=10_000))]
@@ -148,6 +151,16 @@ impl Args {
             format!("{}-{}", host.trim(), std::process::id())
         })
     }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// An operator's tools: list, show, retry, discard and cancel jobs.
+    /// Needs only DATABASE_URL.
+    Jobs {
+        #[command(subcommand)]
+        command: crate::operator::JobsCommand,
+    },
 }
 
 /// What the worker does with a job whose payload it cannot decode.

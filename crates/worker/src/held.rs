@@ -7,7 +7,7 @@
 //! orphan L+1, which would then go unrenewed and be run a third time.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use queue::Fence;
@@ -30,6 +30,9 @@ pub struct Attempt {
     /// A child of `cancel`; see `Lease::interrupt`.
     pub interrupt: CancellationToken,
     pub steps: Steps,
+    /// Who asked, from outside, for the job to be cancelled
+    /// (`worker jobs cancel`): stopped, it is discarded, not released.
+    pub cancel_requested: Arc<OnceLock<String>>,
 }
 
 impl Attempt {
@@ -39,6 +42,7 @@ impl Attempt {
             interrupt: cancel.child_token(),
             cancel,
             steps: Steps::new(Instant::now()),
+            cancel_requested: Arc::default(),
         }
     }
 }
@@ -51,6 +55,7 @@ struct Lease {
     /// job resumes from its cursor on another worker at once.
     interrupt: CancellationToken,
     steps: Steps,
+    cancel_requested: Arc<OnceLock<String>>,
     /// When the lease runs out as far as this process can prove: the lease
     /// counted from when the statement that set it was *sent*, which is no
     /// later than the database's own `lease_expires_at`.
@@ -74,6 +79,7 @@ impl Held {
             cancel: attempt.cancel.clone(),
             interrupt: attempt.interrupt.clone(),
             steps: attempt.steps.clone(),
+            cancel_requested: attempt.cancel_requested.clone(),
             ours_until,
         };
         self.lock().insert(fence, lease);
@@ -142,6 +148,19 @@ impl Held {
             lease.cancel.cancel();
         }
         lease.is_some()
+    }
+
+    /// Cancels an attempt whose job an operator asked to cancel, noting who,
+    /// so that the runner discards it when its handler stops. `false` when
+    /// the attempt is no longer held.
+    pub fn request_cancel(&self, fence: Fence, by: &str) -> bool {
+        let held = self.lock();
+        let Some(lease) = held.get(&fence) else {
+            return false;
+        };
+        let _ = lease.cancel_requested.set(by.to_owned());
+        lease.cancel.cancel();
+        true
     }
 
     /// Cancels every attempt whose lease may run out before `next_check`:

@@ -15,6 +15,7 @@ pub mod completer;
 pub mod config;
 pub mod held;
 pub mod metrics;
+pub mod operator;
 pub mod runner;
 pub mod steps;
 pub mod tally;

@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use worker::completer::Completer;
-use worker::config::Args;
+use worker::config::{Args, Command};
 use worker::handlers::{self, Dependencies};
 use worker::held::Held;
 use worker::runner::Runner;
@@ -35,6 +35,9 @@ use worker::{metrics, upkeep};
 async fn main() -> ExitCode {
     // --- Start-up: configuration first, so bad config serves nothing. ---
     let args: Args = service::parse_args_or_exit();
+    if let Some(Command::Jobs { command }) = args.command {
+        return worker::operator::run(command, &args.database).await;
+    }
     if let Err(error) = args.validate() {
         service::exit::bad_config(error);
     }

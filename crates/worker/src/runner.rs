@@ -243,6 +243,7 @@ impl Runner {
             cancel,
             interrupt,
             steps,
+            cancel_requested,
         } = attempt;
         let fence = job.fence;
         let Some(handler) = self.handlers.get(&job.kind).cloned() else {
@@ -297,6 +298,14 @@ impl Runner {
                 Ok(false) => Ending::LeaseLost,
                 Err(error) => self.lease_left_to_expire(fence, "completion", &error),
             },
+            Ok(Err(JobError::Cancelled)) if cancel_requested.get().is_some() => {
+                let by = cancel_requested.get().map_or("?", String::as_str);
+                let reason = format!("cancelled by {by}");
+                let reason = redact(&reason);
+                let discarded = queue::discard(pool, fence, &reason);
+                self.recorded(fence, "discard", Ending::Discarded, discarded)
+                    .await
+            }
             Ok(Err(JobError::Cancelled)) => match timed_out {
                 Some(limit) => {
                     let error = format!("timed out after {}", humantime::format_duration(limit));

@@ -60,6 +60,16 @@ pub async fn heartbeat(claimer: Claimer, held: Held, every: Duration, stop: Canc
                         );
                     }
                 }
+                for (fence, by) in &renewal.cancel_requested {
+                    if held.request_cancel(*fence, by) {
+                        tracing::info!(
+                            job_id = fence.id.0,
+                            claim = fence.claim,
+                            cancelled_by = %by,
+                            "cancel requested; cancelling the job, which ends discarded"
+                        );
+                    }
+                }
                 held.renewed(&renewal.renewed, sent);
             }
             Err(error) => tracing::warn!(%error, "heartbeat failed; retrying next beat"),
