@@ -11,11 +11,13 @@ mod bench;
 mod exports;
 mod kinds;
 mod orders;
+mod schedules;
 
 pub use bench::Noop;
 pub use exports::ExportOrders;
 pub use kinds::DeclaredJob;
 pub use orders::{FulfilOrder, ORDER_STATUS_CHANNEL, SendReceipt};
+pub use schedules::{RecordOrderStats, SCHEDULES};
 
 // Every job kind, once (`cargo xtask new job NAME` adds one): the worker
 // does not compile until each has a handler.
@@ -23,5 +25,6 @@ kinds::declare_jobs! {
     FulfilOrder,
     SendReceipt,
     ExportOrders,
+    RecordOrderStats,
     Noop,
 }

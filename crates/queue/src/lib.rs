@@ -42,6 +42,7 @@ mod job;
 pub mod operator;
 mod requeue;
 mod retention;
+pub mod schedule;
 mod stats;
 
 pub use checkpoint::checkpoint;

@@ -83,6 +83,28 @@ pub struct Args {
     )]
     pub worker_undecodable: Undecodable,
 
+    /// Run only these schedules (comma-separated), or `none`. Unset: every
+    /// schedule declared (`domain::SCHEDULES`). Any number of workers may
+    /// run the same schedule: each tick is enqueued once.
+    #[arg(
+        long,
+        env = "WORKER_SCHEDULES",
+        value_name = "WORKER_SCHEDULES",
+        value_delimiter = ','
+    )]
+    pub worker_schedules: Vec<String>,
+
+    /// `shared`, or `local-timer`: a negative control for the drill, a
+    /// scheduler in which every worker fires on its own clock, which must
+    /// double ticks. Never deploy `local-timer`.
+    #[arg(
+        long,
+        env = "WORKER_SCHEDULER",
+        value_name = "WORKER_SCHEDULER",
+        default_value = "shared"
+    )]
+    pub worker_scheduler: SchedulerMode,
+
     /// Names this process in `jobs.locked_by`. Defaults to host and pid.
     #[arg(long, env = "WORKER_ID", value_name = "WORKER_ID")]
     pub worker_id: Option<String>,
@@ -137,6 +159,34 @@ impl Args {
         Ok(())
     }
 
+    /// The declared schedules this worker runs (`WORKER_SCHEDULES`), parsed:
+    /// a name not declared, or a schedule that does not parse, is bad
+    /// config, named.
+    pub fn schedules(
+        &self,
+        declared: &[queue::schedule::ScheduleSpec],
+    ) -> Result<Vec<queue::schedule::Schedule>, String> {
+        let wanted = &self.worker_schedules;
+        if wanted.iter().any(|name| name == "none") {
+            return Ok(Vec::new());
+        }
+        if let Some(unknown) = wanted
+            .iter()
+            .find(|name| !declared.iter().any(|spec| spec.name == name.as_str()))
+        {
+            let names: Vec<&str> = declared.iter().map(|spec| spec.name).collect();
+            return Err(format!(
+                "WORKER_SCHEDULES names `{unknown}`, which is not declared (declared: {})",
+                names.join(", ")
+            ));
+        }
+        declared
+            .iter()
+            .filter(|spec| wanted.is_empty() || wanted.iter().any(|name| name == spec.name))
+            .map(|spec| queue::schedule::Schedule::parse(*spec))
+            .collect()
+    }
+
     pub fn retention(&self) -> queue::Retention {
         queue::Retention {
             completed: self.queue_retain_completed,
@@ -161,6 +211,15 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::operator::JobsCommand,
     },
+}
+
+/// How the worker enqueues its schedules' ticks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SchedulerMode {
+    /// Through each schedule's shared mark: each tick once.
+    Shared,
+    /// On each process's own clock: the drill's negative control.
+    LocalTimer,
 }
 
 /// What the worker does with a job whose payload it cannot decode.

@@ -17,6 +17,7 @@ pub mod held;
 pub mod metrics;
 pub mod operator;
 pub mod runner;
+pub mod scheduler;
 pub mod steps;
 pub mod tally;
 pub mod upkeep;

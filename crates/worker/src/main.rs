@@ -2,7 +2,8 @@
 //!
 //! Start-up, then the shutdown order:
 //! 1. readiness 503 (announce);
-//! 2. stop claiming and UNLISTEN; stop rescuing and sweeping (stop intake);
+//! 2. stop claiming and UNLISTEN; stop enqueueing schedules' ticks, rescuing
+//!    and sweeping (stop intake);
 //! 3. running jobs go on, with their heartbeats, until the drain budget ends;
 //!    a job that works in steps is interrupted at its next step boundary
 //!    instead, and released with its cursor;
@@ -28,6 +29,7 @@ use worker::config::{Args, Command};
 use worker::handlers::{self, Dependencies};
 use worker::held::Held;
 use worker::runner::Runner;
+use worker::scheduler::Scheduler;
 use worker::tally::Tally;
 use worker::{metrics, upkeep};
 
@@ -49,6 +51,10 @@ async fn main() -> ExitCode {
     };
     let handlers = match handlers::standard(&dependencies).only_if(&args.worker_kinds) {
         Ok(handlers) => Arc::new(handlers),
+        Err(error) => service::exit::bad_config(error),
+    };
+    let schedules = match args.schedules(domain::SCHEDULES) {
+        Ok(schedules) => schedules,
         Err(error) => service::exit::bad_config(error),
     };
     let mut shutdown = args.shutdown.build_or_exit();
@@ -105,6 +111,15 @@ async fn main() -> ExitCode {
             .clone()
             .claim_until(handle.phase_started(Phase::StopIntake)),
     );
+    let scheduler = tokio::spawn(
+        Scheduler {
+            pool: pool.clone(),
+            schedules,
+            mode: args.worker_scheduler,
+            call_bound: args.database.call_bound(),
+        }
+        .run(handle.phase_started(Phase::StopIntake)),
+    );
     let rescuer = tokio::spawn(upkeep::rescue(
         claimer.clone(),
         args.queue_heartbeat,
@@ -139,6 +154,7 @@ async fn main() -> ExitCode {
         "claim loop",
         hooks::task_ended(claim_loop),
     );
+    shutdown.on(Phase::StopIntake, "scheduler", hooks::task_ended(scheduler));
     shutdown.on(Phase::StopIntake, "rescuer", hooks::task_ended(rescuer));
     shutdown.on(Phase::StopIntake, "sweeper", hooks::task_ended(sweeper));
     let (jobs, held) = (runner.jobs.clone(), runner.held.clone());

@@ -130,7 +130,10 @@ async fn sigterm_lets_jobs_shorter_than_the_drain_budget_finish() {
     testkit::report::assert_hooks_done(
         &report,
         &[
-            ("stop_intake", &["claim loop", "rescuer", "sweeper"]),
+            (
+                "stop_intake",
+                &["claim loop", "scheduler", "rescuer", "sweeper"],
+            ),
             ("drain", &["jobs"]),
             ("cancel", &["jobs"]),
             ("flush", &["heartbeat", "telemetry"]),

@@ -8,6 +8,7 @@
 mod export_orders;
 mod fulfil_order;
 mod noop;
+mod record_order_stats;
 mod send_receipt;
 
 use std::time::Duration;
@@ -19,6 +20,7 @@ use crate::handler::{Handlers, Registered};
 pub use export_orders::{ExportCursor, ExportOrdersHandler};
 pub use fulfil_order::FulfilOrderHandler;
 pub use noop::NoopHandler;
+pub use record_order_stats::RecordOrderStatsHandler;
 pub use send_receipt::SendReceiptHandler;
 
 /// What the handlers need, built once at start-up (`main.rs`) from the
@@ -45,6 +47,7 @@ pub fn handler_for(kind: JobKind, dependencies: &Dependencies) -> Registered {
             batch_time: dependencies.export_batch_time,
             checkpoints: dependencies.export_checkpoints,
         }),
+        JobKind::RecordOrderStats => Registered::new(RecordOrderStatsHandler),
         JobKind::Noop => Registered::new(NoopHandler),
     }
 }
