@@ -254,6 +254,23 @@ pub struct LocalArgs {
     #[arg(long, env = "DRILL_LONG_JOB_CHECKPOINTS", value_name = "DRILL_LONG_JOB_CHECKPOINTS", default_value_t = true, action = clap::ArgAction::Set)]
     pub long_job_checkpoints: bool,
 
+    /// The example schedule's period (`order_stats`, every 5 s): its ticks
+    /// due during the load must each be enqueued and run once. `0s`: not
+    /// judged (an upgrade from a release before schedules).
+    #[arg(long, env = "DRILL_SCHEDULE_PERIOD", value_name = "DRILL_SCHEDULE_PERIOD", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub schedule_period: Duration,
+
+    /// The workers' WORKER_SCHEDULER. `local-timer` is the schedules'
+    /// negative control: every worker fires on its own clock, and the drill
+    /// must fail with ticks doubled.
+    #[arg(
+        long,
+        env = "DRILL_WORKER_SCHEDULER",
+        value_name = "DRILL_WORKER_SCHEDULER",
+        default_value = "shared"
+    )]
+    pub worker_scheduler: WorkerScheduler,
+
     /// The workers' QUEUE_LEASE (heartbeat a third of it): how soon the
     /// jobs of a killed worker run again.
     #[arg(long, env = "DRILL_QUEUE_LEASE", value_name = "DRILL_QUEUE_LEASE", default_value = "6s", value_parser = humantime::parse_duration)]
@@ -394,6 +411,8 @@ impl LocalArgs {
             "long_job_steps": self.long_job_steps,
             "long_job_step_time": human(self.long_job_step_time),
             "long_job_checkpoints": self.long_job_checkpoints,
+            "schedule_period": human(self.schedule_period),
+            "worker_scheduler": env_value(self.worker_scheduler),
             "queue_lease": human(self.queue_lease),
             "upgrade": self.upgrade_from().map(|(api, worker)| serde_json::json!({
                 "from_api_bin": api.display().to_string(),
@@ -439,6 +458,14 @@ pub fn default_binary(name: &str) -> PathBuf {
 pub enum Undecodable {
     HandBack,
     Discard,
+}
+
+/// How the workers enqueue their schedules' ticks (the worker's
+/// `WORKER_SCHEDULER`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WorkerScheduler {
+    Shared,
+    LocalTimer,
 }
 
 /// The value a pod's setting takes for `value` (`SHUTDOWN_MODE`,

@@ -48,6 +48,7 @@ pub async fn run(args: ExternalArgs) -> anyhow::Result<bool> {
         pods_exited_nonzero: None,
         rollouts_outlasting_load: Vec::new(),
         rollouts: 0,
+        tick_window: None,
         context: Context {
             mode: "external".to_owned(),
             settings,

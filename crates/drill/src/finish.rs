@@ -11,6 +11,7 @@ use crate::db;
 use crate::load::record::Recorder;
 use crate::long_jobs::{self, LongJobs};
 use crate::report::{Context, Report};
+use crate::ticks;
 use crate::timeline::Timeline;
 use crate::verdict::{self, Evidence};
 
@@ -25,6 +26,9 @@ pub struct RunFacts {
     pub rollouts_outlasting_load: Vec<u32>,
     /// Rollouts the run's long jobs ran through (none in external mode).
     pub rollouts: u32,
+    /// The load's start and end on the database's clock, and the example
+    /// schedule's period: its ticks in between are judged. `None`: not.
+    pub tick_window: Option<(String, String, Duration)>,
     pub context: Context,
 }
 
@@ -71,6 +75,10 @@ pub async fn judge_and_report(
                 rollouts: facts.rollouts,
                 ..long
             }),
+        ticks: match &facts.tick_window {
+            Some((from, until, period)) => ticks::check(pool, from, until, *period).await?,
+            None => None,
+        },
     };
     let judged = verdict::judge(&evidence);
     let mut context = facts.context;

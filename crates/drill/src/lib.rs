@@ -21,5 +21,6 @@ pub mod progress;
 pub mod proxy;
 pub mod report;
 pub mod rollout;
+pub mod ticks;
 pub mod timeline;
 pub mod verdict;

@@ -18,6 +18,7 @@ use crate::progress::Progress;
 use crate::proxy::{Endpoints, Proxy};
 use crate::report::Context;
 use crate::rollout::{Cluster, Deployment, Strategy};
+use crate::ticks;
 use crate::timeline::Timeline;
 
 /// Returns whether the verdict passed.
@@ -126,6 +127,7 @@ pub async fn run(args: LocalArgs) -> anyhow::Result<bool> {
         Some(proxy.endpoints.clone()),
     );
     let load_started = Instant::now();
+    let load_started_at = ticks::now(&pool).await?;
     let load = tokio::spawn(load::run(
         format!("http://{}", proxy.addr()),
         args.load.load_config(&key_prefix),
@@ -161,6 +163,7 @@ pub async fn run(args: LocalArgs) -> anyhow::Result<bool> {
     }
     .await;
     let load_ended = load.await.context("the load panicked")??;
+    let load_ended_at = ticks::now(&pool).await?;
     progress.finish();
     let rollouts_outlasting_load = rolled?
         .into_iter()
@@ -187,6 +190,8 @@ pub async fn run(args: LocalArgs) -> anyhow::Result<bool> {
         },
         rollouts_outlasting_load,
         rollouts: args.rollouts,
+        tick_window: (!args.schedule_period.is_zero())
+            .then(|| (load_started_at, load_ended_at, args.schedule_period)),
         context: Context {
             mode: match &upgrade {
                 Some(_) if args.upgrade_workers => {
@@ -239,6 +244,7 @@ fn pod_env(args: &LocalArgs, role: Role) -> Vec<(String, String)> {
             ("WORKER_UNDECODABLE", env_value(args.worker_undecodable)),
             ("EXPORT_BATCH_TIME", human(args.long_job_step_time)),
             ("EXPORT_CHECKPOINTS", args.long_job_checkpoints.to_string()),
+            ("WORKER_SCHEDULER", env_value(args.worker_scheduler)),
             ("QUEUE_LEASE", human(args.queue_lease)),
             ("QUEUE_HEARTBEAT", human(args.queue_lease / 3)),
             ("DATABASE_ACQUIRE_TIMEOUT", human(args.queue_lease / 3)),

@@ -13,6 +13,7 @@ use crate::load::record::FailureSample;
 use crate::long_jobs::LongJobs;
 use crate::pod::PodExit;
 use crate::proxy::ProxyStats;
+use crate::ticks::Ticks;
 use crate::timeline::{PodEvent, Window};
 use crate::verdict::{Evidence, Failures, Latency, Verdict};
 
@@ -49,6 +50,9 @@ pub struct Report {
     pub receipts_bad_count: u64,
     /// Null when the run started no long job.
     pub long_jobs: Option<LongJobs>,
+    /// The example schedule's ticks due during the load; null when not
+    /// judged.
+    pub ticks: Option<Ticks>,
     pub queue_drained: bool,
     /// Null, not 0, where the drill sees no pods (external mode): a zero
     /// would read as checked.
@@ -130,6 +134,7 @@ impl Report {
             jobs_by_kind: evidence.db.jobs_by_kind.clone(),
             receipts_bad_count,
             long_jobs: evidence.long_jobs.clone(),
+            ticks: evidence.ticks.clone(),
             queue_drained: evidence.queue_drained,
             pods_sigkilled: evidence.pods_sigkilled,
             p50_steady_ms: tally.steady.p50_ms,
@@ -229,6 +234,20 @@ impl Report {
                 self.long_jobs.as_ref().map_or_else(
                     || NOT_MEASURED.to_owned(),
                     |long| format!("{:?} / {}", long.resumptions, long.rescued),
+                ),
+            ),
+            (
+                "schedule ticks due / once",
+                self.ticks.as_ref().map_or_else(
+                    || NOT_MEASURED.to_owned(),
+                    |ticks| format!("{} / {}", ticks.expected, ticks.completed),
+                ),
+            ),
+            (
+                "  missed / doubled",
+                self.ticks.as_ref().map_or_else(
+                    || NOT_MEASURED.to_owned(),
+                    |ticks| format!("{} / {}", ticks.missed, ticks.doubled),
                 ),
             ),
             ("pods stopped / SIGKILLed", pods_stopped),

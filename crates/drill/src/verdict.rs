@@ -7,6 +7,7 @@ use serde::Serialize;
 use crate::db::DbCheck;
 use crate::load::record::{Op, Outcome, Record};
 use crate::long_jobs::LongJobs;
+use crate::ticks::Ticks;
 use crate::timeline::Window;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -132,6 +133,8 @@ pub struct Evidence {
     pub rollouts_outlasting_load: Vec<u32>,
     /// `None` when the run started no long job.
     pub long_jobs: Option<LongJobs>,
+    /// `None` when ticks were not judged (`--schedule-period 0s`).
+    pub ticks: Option<Ticks>,
 }
 
 impl Evidence {
@@ -208,6 +211,9 @@ pub fn judge(evidence: &Evidence) -> Verdict {
     }
     if let Some(long) = &evidence.long_jobs {
         reasons.extend(crate::long_jobs::reasons(long));
+    }
+    if let Some(ticks) = &evidence.ticks {
+        reasons.extend(crate::ticks::reasons(ticks));
     }
     for rollout in &evidence.rollouts_outlasting_load {
         reasons.push(format!(

@@ -45,7 +45,14 @@ const LONG_JOB: [&str; 6] = [
 /// with no long job.
 async fn short_drill(shutdown_mode: &str) -> Option<Drill> {
     let (api, worker) = service_binaries()?;
-    let args = ["--shutdown-mode", shutdown_mode, "--long-jobs", "0"];
+    let args = [
+        "--shutdown-mode",
+        shutdown_mode,
+        "--long-jobs",
+        "0",
+        "--worker-replicas",
+        "1",
+    ];
     drill_with(&api, &worker, &args).await
 }
 
@@ -62,14 +69,7 @@ async fn drill_with(api: &Path, worker: &Path, extra: &[&str]) -> Option<Drill> 
         .arg("--out")
         .arg(out.path())
         .args(["--duration", "15s", "--rate", "100"])
-        .args([
-            "--api-replicas",
-            "2",
-            "--worker-replicas",
-            "1",
-            "--rollouts",
-            "1",
-        ])
+        .args(["--api-replicas", "2", "--rollouts", "1"])
         .args(extra)
         .env("DATABASE_URL", &db.url)
         .env("CI", "true")
@@ -130,7 +130,8 @@ async fn the_default_drill_passes_with_a_long_job_resumed_through_its_rollout() 
     let Some((api, worker)) = service_binaries() else {
         return;
     };
-    let Some(drill) = drill_with(&api, &worker, &LONG_JOB).await else {
+    let args = [LONG_JOB.as_slice(), &["--worker-replicas", "1"]].concat();
+    let Some(drill) = drill_with(&api, &worker, &args).await else {
         return;
     };
     let report = &drill.report;
@@ -181,6 +182,48 @@ async fn the_default_drill_passes_with_a_long_job_resumed_through_its_rollout() 
     assert_eq!(long["steps_repeated"], 0, "{long}");
     assert!(long["resumptions_total"].as_u64().unwrap() >= 1, "{long}");
     assert_eq!(long["rescued"], 0, "{long}");
+    let ticks = &report["ticks"];
+    assert!(ticks["expected"].as_u64().unwrap() >= 2, "{ticks}");
+    assert_eq!(ticks["completed"], ticks["expected"], "{ticks}");
+    assert_eq!(
+        (&ticks["missed"], &ticks["doubled"]),
+        (&0.into(), &0.into())
+    );
+}
+
+/// The schedules' negative control: two workers that each fire on their
+/// own clock, as a home-made scheduler does, double every tick, and the
+/// drill must fail on them.
+#[tokio::test]
+async fn workers_firing_on_their_own_clocks_fail_the_drill_with_ticks_doubled() {
+    let Some((api, worker)) = service_binaries() else {
+        return;
+    };
+    let control = [
+        "--worker-scheduler",
+        "local-timer",
+        "--worker-replicas",
+        "2",
+        "--long-jobs",
+        "0",
+    ];
+    let Some(drill) = drill_with(&api, &worker, &control).await else {
+        return;
+    };
+    let report = &drill.report;
+    assert_eq!(report["verdict"], "fail", "{}", drill.output);
+    assert_eq!(drill.exit_code, Some(1), "{}", drill.output);
+    assert!(
+        report["ticks"]["doubled"].as_u64().unwrap() > 0,
+        "{}",
+        report["ticks"]
+    );
+    let reasons = report["reasons"].to_string();
+    assert!(
+        reasons.contains("enqueued or run more than once"),
+        "{reasons}"
+    );
+    assert_eq!(report["requests_failed"], 0, "only the ticks failed it");
 }
 
 /// The long jobs' negative control: a job without checkpoints, through the
@@ -194,6 +237,8 @@ async fn a_long_job_without_checkpoints_fails_the_drill_by_repeating_steps() {
         return;
     };
     let control = [
+        "--worker-replicas",
+        "1",
         "--long-jobs",
         "1",
         "--long-job-steps",
@@ -287,6 +332,10 @@ async fn an_upgrade_that_leaves_the_workers_behind_fails_with_the_new_kind_waiti
             "5s",
             "--long-jobs",
             "0",
+            "--worker-replicas",
+            "1",
+            "--schedule-period",
+            "0s",
         ],
     )
     .await

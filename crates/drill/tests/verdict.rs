@@ -4,6 +4,7 @@
 use drill::db::DbCheck;
 use drill::load::record::{Op, Outcome, Record};
 use drill::long_jobs::LongJobs;
+use drill::ticks::Ticks;
 use drill::timeline::Window;
 use drill::verdict::{Evidence, Failures, judge, tally};
 
@@ -40,6 +41,12 @@ fn clean() -> Evidence {
         pods_exited_nonzero: Some(0),
         rollouts_outlasting_load: Vec::new(),
         long_jobs: Some(long_jobs_resumed()),
+        ticks: Some(Ticks {
+            expected: 8,
+            enqueued: 8,
+            completed: 8,
+            ..Ticks::default()
+        }),
     }
 }
 
@@ -273,4 +280,46 @@ fn long_jobs_that_ran_through_no_rollout_need_not_have_been_resumed() {
     long.rollouts = 0;
     long.resumptions_total = 0;
     assert!(judge(&evidence).pass);
+}
+
+#[test]
+fn ticks_missed_or_doubled_fail_the_run() {
+    let cases: [(&str, Ticks); 3] = [
+        (
+            "2 of 8 schedule ticks were never enqueued",
+            Ticks {
+                expected: 8,
+                enqueued: 6,
+                completed: 6,
+                missed: 2,
+                doubled: 0,
+            },
+        ),
+        (
+            "8 of 8 schedule ticks were enqueued or run more than once",
+            Ticks {
+                expected: 8,
+                enqueued: 0,
+                completed: 0,
+                missed: 0,
+                doubled: 8,
+            },
+        ),
+        (
+            "1 schedule ticks were not completed exactly once",
+            Ticks {
+                expected: 8,
+                enqueued: 8,
+                completed: 7,
+                missed: 0,
+                doubled: 0,
+            },
+        ),
+    ];
+    for (reason, ticks) in cases {
+        let mut evidence = clean();
+        evidence.ticks = Some(ticks);
+        let verdict = judge(&evidence);
+        assert_eq!(verdict.reasons, [reason]);
+    }
 }
