@@ -190,8 +190,11 @@ pub async fn run(args: LocalArgs) -> anyhow::Result<bool> {
         },
         rollouts_outlasting_load,
         rollouts: args.rollouts,
-        tick_window: (!args.schedule_period.is_zero())
-            .then(|| (load_started_at, load_ended_at, args.schedule_period)),
+        tick_window: (!args.schedule_period.is_zero()).then_some((
+            load_started_at,
+            load_ended_at,
+            args.schedule_period,
+        )),
         context: Context {
             mode: match &upgrade {
                 Some(_) if args.upgrade_workers => {

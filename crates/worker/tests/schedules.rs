@@ -64,6 +64,19 @@ async fn two_workers_and_a_gap_with_none_enqueue_and_run_each_tick_once() {
          from order_stats",
     )
     .await;
+    let metrics = common::metrics(&third).await;
+    for series in [
+        r#"queue_schedule_next_tick_seconds{"#,
+        r#"queue_schedule_period_seconds{"#,
+        r#"queue_schedule_ticks_total{"#,
+    ] {
+        assert!(
+            metrics
+                .lines()
+                .any(|line| line.starts_with(series) && line.contains(r#"schedule="order_stats""#)),
+            "{series} in {metrics}"
+        );
+    }
     stop(third).await;
 
     let (recorded, doubled, gaps) = ticks(&db.pool).await;
