@@ -147,6 +147,9 @@ pub struct Pass {
     pub enqueued: Vec<Timestamp>,
     /// Missed ticks left out (`Missed::RunLatest`).
     pub skipped: u64,
+    /// The schedule's mark after the pass: its last tick enqueued (or,
+    /// before its first, when it was first seen).
+    pub last: Option<Timestamp>,
     /// The schedule's next tick after its mark.
     pub next: Option<Timestamp>,
     /// Another worker held the schedule's row: it is doing this pass.
@@ -192,6 +195,7 @@ pub async fn enqueue_due(
         // Commits a first sight's mark; otherwise changes nothing.
         tx.commit().await?;
         return Ok(Pass {
+            last: Some(mark),
             next: schedule.next_after(mark),
             ..Pass::default()
         });
@@ -214,6 +218,7 @@ pub async fn enqueue_due(
     Ok(Pass {
         enqueued: due,
         skipped,
+        last: Some(last),
         next: schedule.next_after(last),
         busy: false,
     })

@@ -73,7 +73,12 @@ impl Scheduler {
         match bounded(self.call_bound, pass).await {
             Ok(pass) if pass.busy => {}
             Ok(pass) => {
-                metrics.passed(schedule.name(), pass.enqueued.len() as u64, pass.next);
+                metrics.passed(
+                    schedule.name(),
+                    pass.enqueued.len() as u64,
+                    pass.last,
+                    pass.next,
+                );
                 if let (Some(first), Some(last)) = (pass.enqueued.first(), pass.enqueued.last()) {
                     tracing::info!(
                         schedule = schedule.name(),
@@ -118,42 +123,59 @@ impl Scheduler {
         match bounded(self.call_bound, enqueued).await {
             Ok(_) => {
                 *mark = last;
-                metrics.passed(
-                    schedule.name(),
-                    ticks.len() as u64,
-                    schedule.next_after(last),
-                );
+                let next = schedule.next_after(last);
+                metrics.passed(schedule.name(), ticks.len() as u64, Some(last), next);
             }
             Err(error) => tracing::warn!(schedule = schedule.name(), %error, "local tick failed"),
         }
     }
 }
 
-/// Ticks enqueued, and when each schedule's next tick is due: with the
-/// schedule's period, `ScheduleTickLate` (deploy/prometheus/alerts.yml)
-/// sees a tick that no worker enqueued in time.
+/// Ticks enqueued, each schedule's last tick enqueued, and when its next
+/// is due: with the schedule's period, `ScheduleTickLate`
+/// (deploy/prometheus/alerts.yml) sees a tick that no worker enqueued in
+/// time.
 struct ScheduleMetrics {
     ticks: Counter<u64>,
-    next_tick: Arc<Mutex<BTreeMap<&'static str, f64>>>,
+    marks: Marks,
 }
+
+/// By schedule, in seconds since the epoch: its last tick and its next.
+type Marks = Arc<Mutex<BTreeMap<&'static str, (Option<f64>, Option<f64>)>>>;
 
 impl ScheduleMetrics {
     fn new(schedules: &[Schedule]) -> Self {
         let meter = telemetry::meter("worker");
-        let next_tick: Arc<Mutex<BTreeMap<&'static str, f64>>> = Arc::default();
-        let next = next_tick.clone();
-        // Kept alive by the meter provider for the process's life.
-        let _next = meter
-            .f64_observable_gauge("queue.schedule.next_tick")
-            .with_unit("s")
-            .with_description("When each schedule's next tick is due, in seconds since the epoch")
-            .with_callback(move |gauge| {
-                let next = next.lock().unwrap_or_else(|p| p.into_inner());
-                for (schedule, at) in next.iter() {
-                    gauge.observe(*at, &[KeyValue::new("schedule", *schedule)]);
-                }
-            })
-            .build();
+        let marks: Marks = Arc::default();
+        // Each gauge is kept alive by the meter provider for the process's
+        // life.
+        for (name, description, pick) in [
+            (
+                "queue.schedule.last_tick",
+                "Each schedule's last tick enqueued, in seconds since the epoch",
+                (|(last, _)| last) as fn((Option<f64>, Option<f64>)) -> Option<f64>,
+            ),
+            (
+                "queue.schedule.next_tick",
+                "When each schedule's next tick is due, in seconds since the epoch",
+                |(_, next)| next,
+            ),
+        ] {
+            let seen = marks.clone();
+            let _gauge = meter
+                .f64_observable_gauge(name)
+                .with_unit("s")
+                .with_description(description)
+                .with_callback(move |gauge| {
+                    let marks = seen.lock().unwrap_or_else(|p| p.into_inner());
+                    for (schedule, at) in marks.iter() {
+                        if let Some(at) = pick(*at) {
+                            gauge.observe(at, &[KeyValue::new("schedule", *schedule)]);
+                        }
+                    }
+                })
+                .build();
+        }
         let periods: Vec<(&'static str, f64)> = schedules
             .iter()
             .filter_map(|schedule| Some((schedule.name(), schedule.period()?.as_secs_f64())))
@@ -173,21 +195,25 @@ impl ScheduleMetrics {
                 .u64_counter("queue.schedule.ticks")
                 .with_description("Ticks whose job this worker enqueued, by schedule")
                 .build(),
-            next_tick,
+            marks,
         }
     }
 
-    fn passed(&self, schedule: &'static str, enqueued: u64, next: Option<Timestamp>) {
+    fn passed(
+        &self,
+        schedule: &'static str,
+        enqueued: u64,
+        last: Option<Timestamp>,
+        next: Option<Timestamp>,
+    ) {
         if enqueued > 0 {
             self.ticks
                 .add(enqueued, &[KeyValue::new("schedule", schedule)]);
         }
-        if let Some(next) = next {
-            let at = next.as_millisecond() as f64 / 1000.0;
-            self.next_tick
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(schedule, at);
-        }
+        let seconds = |at: Timestamp| at.as_millisecond() as f64 / 1000.0;
+        self.marks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(schedule, (last.map(seconds), next.map(seconds)));
     }
 }

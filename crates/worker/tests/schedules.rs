@@ -37,7 +37,8 @@ async fn ticks(pool: &sqlx::PgPool) -> (i64, i64, i64) {
 #[tokio::test]
 async fn two_workers_and_a_gap_with_none_enqueue_and_run_each_tick_once() {
     let db = TestDb::new().await;
-    let (first, second) = (start(&db, &[]).await, start(&db, &[]).await);
+    let env = [("WORKER_SCHEDULES", "order_stats")];
+    let (first, second) = (start(&db, &env).await, start(&db, &env).await);
     wait_until(
         &db.pool,
         "two ticks recorded",
@@ -55,7 +56,7 @@ async fn two_workers_and_a_gap_with_none_enqueue_and_run_each_tick_once() {
         "select (now() > max(last_tick) + interval '6 seconds')::int::int8 from schedules",
     )
     .await;
-    let third = start(&db, &[]).await;
+    let third = start(&db, &env).await;
     wait_until(
         &db.pool,
         "the missed ticks and one more",
@@ -67,6 +68,7 @@ async fn two_workers_and_a_gap_with_none_enqueue_and_run_each_tick_once() {
     let metrics = common::metrics(&third).await;
     for series in [
         r#"queue_schedule_next_tick_seconds{"#,
+        r#"queue_schedule_last_tick_seconds{"#,
         r#"queue_schedule_period_seconds{"#,
         r#"queue_schedule_ticks_total{"#,
     ] {
@@ -98,7 +100,10 @@ async fn two_workers_and_a_gap_with_none_enqueue_and_run_each_tick_once() {
 #[tokio::test]
 async fn workers_on_their_own_clocks_double_ticks() {
     let db = TestDb::new().await;
-    let env = [("WORKER_SCHEDULER", "local-timer")];
+    let env = [
+        ("WORKER_SCHEDULES", "order_stats"),
+        ("WORKER_SCHEDULER", "local-timer"),
+    ];
     let (first, second) = (start(&db, &env).await, start(&db, &env).await);
     wait_until(
         &db.pool,

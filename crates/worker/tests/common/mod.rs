@@ -39,11 +39,15 @@ pub async fn orders(pool: &PgPool, count: usize, max_attempts: i32) -> Vec<Uuid>
     ids
 }
 
+/// A worker on the test's database. It runs no schedule unless `env` says
+/// `WORKER_SCHEDULES`: a schedule's ticks would be jobs the test did not
+/// enqueue.
 pub async fn start(db: &TestDb, env: &[(&str, &str)]) -> Service {
     let mut vars = vec![
         ("DATABASE_URL", db.url.clone()),
         ("OPS_LISTEN_ADDR", ANY_PORT.to_owned()),
         ("QUEUE_POLL_INTERVAL", "200ms".into()),
+        ("WORKER_SCHEDULES", "none".into()),
     ];
     vars.extend(env.iter().map(|(k, v)| (*k, (*v).to_owned())));
     let worker = Service::spawn(WORKER, &vars);

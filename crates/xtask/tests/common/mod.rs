@@ -38,6 +38,8 @@ pub fn spawn(binary: &std::path::Path, db: &TestDb, env: &[(&str, &str)]) -> Ser
         ("OPS_LISTEN_ADDR", ANY_PORT.to_owned()),
         ("LISTEN_ADDR", ANY_PORT.to_owned()),
         ("QUEUE_POLL_INTERVAL", "200ms".to_owned()),
+        // No schedule's ticks among the jobs the tests count.
+        ("WORKER_SCHEDULES", "none".to_owned()),
     ];
     vars.extend(env.iter().map(|(k, v)| (*k, (*v).to_owned())));
     Service::spawn(binary, &vars)

@@ -127,6 +127,8 @@ async fn compose_services_migrate_then_sigterm_under_load_exits_0_clean_and_noth
                 ("WORK_TIME", "2s"),
                 ("WORKER_CONCURRENCY", "4"),
                 ("QUEUE_POLL_INTERVAL", "200ms"),
+                // No schedule's ticks among the jobs the test follows.
+                ("WORKER_SCHEDULES", "none"),
             ],
         )
         .await;
