@@ -104,18 +104,20 @@ async fn the_mark_outlives_the_jobs_so_retention_brings_no_tick_back() {
     assert!(after.enqueued.is_empty(), "{after:?}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn passes_racing_for_the_same_ticks_enqueue_each_once() {
     let db = TestDb::new().await;
     let five = every_five_seconds(Missed::RunEach);
     let start = at("2026-12-04T10:00:00Z");
     schedule::enqueue_due(&db.pool, &five, start).await.unwrap();
     // Eight workers at once, each at its own moment of the same minute.
-    let passes = (0..8).map(|n| {
-        let (pool, five) = (db.pool.clone(), five.clone());
-        let now = start + SignedDuration::from_secs(30 + n);
-        tokio::spawn(async move { schedule::enqueue_due(&pool, &five, now).await.unwrap() })
-    });
+    let passes: Vec<_> = (0..8)
+        .map(|n| {
+            let (pool, five) = (db.pool.clone(), five.clone());
+            let now = start + SignedDuration::from_secs(30 + n);
+            tokio::spawn(async move { schedule::enqueue_due(&pool, &five, now).await.unwrap() })
+        })
+        .collect();
     let mut enqueued = 0;
     for pass in passes {
         enqueued += pass.await.unwrap().enqueued.len();
