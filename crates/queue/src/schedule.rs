@@ -167,14 +167,6 @@ pub async fn enqueue_due(
     now: Timestamp,
 ) -> Result<Pass, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    sqlx::query(
-        "insert into schedules (name, last_tick) values ($1, $2::timestamptz)
-         on conflict (name) do nothing",
-    )
-    .bind(schedule.name())
-    .bind(now.to_string())
-    .execute(&mut *tx)
-    .await?;
     let mark: Option<i64> = sqlx::query_scalar(
         "select (extract(epoch from last_tick) * 1000000)::int8
          from schedules where name = $1 for update skip locked",
@@ -183,8 +175,23 @@ pub async fn enqueue_due(
     .fetch_optional(&mut *tx)
     .await?;
     let Some(mark) = mark else {
+        // Locked by another pass, or seen for the first time: only then is
+        // the row inserted, so a steady pass costs no insert.
+        let first_sight = sqlx::query(
+            "insert into schedules (name, last_tick) values ($1, $2::timestamptz)
+             on conflict (name) do nothing",
+        )
+        .bind(schedule.name())
+        .bind(now.to_string())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        tx.commit().await?;
         return Ok(Pass {
-            busy: true,
+            last: first_sight.then_some(now),
+            next: first_sight.then(|| schedule.next_after(now)).flatten(),
+            busy: !first_sight,
             ..Pass::default()
         });
     };
@@ -192,8 +199,7 @@ pub async fn enqueue_due(
         Timestamp::from_microsecond(mark).map_err(|error| sqlx::Error::Decode(error.into()))?;
     let mut due = schedule.ticks(mark, now, MAX_TICKS_PER_PASS);
     let Some(&last) = due.last() else {
-        // Commits a first sight's mark; otherwise changes nothing.
-        tx.commit().await?;
+        tx.rollback().await?;
         return Ok(Pass {
             last: Some(mark),
             next: schedule.next_after(mark),
