@@ -60,11 +60,15 @@ pub fn per_second(records: &[Record]) -> Vec<Second> {
 }
 
 /// The marker colour and legend name of each kind of pod event worth a
-/// tick; endpoint changes and `terminating` are in the shaded windows.
+/// tick: every step a pod takes into and out of service, so that a spike
+/// can be laid against the step it follows. `terminating` is the shaded
+/// window's business.
 fn marker(kind: PodEventKind) -> Option<(RGBColor, &'static str)> {
     match kind {
         PodEventKind::Started => Some((RGBColor(70, 130, 180), "pod started")),
         PodEventKind::Ready => Some((RGBColor(46, 139, 87), "pod ready")),
+        PodEventKind::EndpointAdded => Some((RGBColor(0, 191, 255), "endpoint added")),
+        PodEventKind::EndpointRemoved => Some((RGBColor(186, 85, 211), "endpoint removed")),
         PodEventKind::Sigterm => Some((RGBColor(255, 140, 0), "SIGTERM")),
         PodEventKind::Sigkill => Some((RGBColor(128, 0, 0), "SIGKILL")),
         PodEventKind::Exited { .. } => Some((RGBColor(105, 105, 105), "pod exited")),
@@ -164,6 +168,8 @@ pub fn draw(
     let kinds = [
         PodEventKind::Started,
         PodEventKind::Ready,
+        PodEventKind::EndpointAdded,
+        PodEventKind::EndpointRemoved,
         PodEventKind::Sigterm,
         PodEventKind::Sigkill,
         PodEventKind::Exited {

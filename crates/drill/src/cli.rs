@@ -11,7 +11,10 @@ use crate::load::LoadConfig;
 #[derive(Debug, Parser)]
 #[command(
     name = "drill",
-    about = "Rolls pods under open-loop load and proves that nothing was lost: exit 0 on a pass, 1 on a fail, 2 on bad settings, 3 when the run itself could not be done."
+    about = "Rolls pods under open-loop load and proves that nothing was lost: exit 0 on a pass, 1 on a fail, 2 on bad settings, 3 when the run itself could not be done.",
+    // A setting given twice takes the last: a script's defaults can be
+    // followed by a caller's overrides (`cargo xtask drill -- …`, the tests).
+    args_override_self = true
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -88,6 +91,11 @@ pub struct LoadArgs {
     )]
     pub out: PathBuf,
 
+    /// For the drill's own test: the load generator blocks its thread this
+    /// long once a second, so that its lag is known to be its own.
+    #[arg(long, env = "DRILL_STARVE_GENERATOR", value_name = "DRILL_STARVE_GENERATOR", default_value = "0s", value_parser = humantime::parse_duration, hide = true)]
+    pub starve_generator: Duration,
+
     /// PostgreSQL URL the verdict reads orders and jobs from (and, in local
     /// mode, the pods use).
     #[arg(
@@ -163,6 +171,17 @@ pub struct LocalArgs {
         default_value_t = 2
     )]
     pub rollouts: u32,
+
+    /// Which deployments each rollout restarts: both at once, as a release
+    /// does, or one alone, to tell which one a latency tail belongs to.
+    #[arg(
+        long,
+        env = "DRILL_ROLL",
+        value_name = "DRILL_ROLL",
+        value_enum,
+        default_value = "both"
+    )]
+    pub roll: Roll,
 
     #[arg(
         long,
@@ -302,6 +321,11 @@ impl LoadArgs {
         if self.duration.is_zero() {
             return Err("DRILL_DURATION must be above 0".to_owned());
         }
+        if self.starve_generator >= Duration::from_secs(1) {
+            return Err(
+                "DRILL_STARVE_GENERATOR must be under 1s: it stalls once a second".to_owned(),
+            );
+        }
         if !(self.database_url.starts_with("postgres://")
             || self.database_url.starts_with("postgresql://"))
         {
@@ -320,6 +344,7 @@ impl LoadArgs {
             "request_timeout": humantime::format_duration(self.request_timeout).to_string(),
             "connections": self.connections,
             "queue_drain_timeout": humantime::format_duration(self.queue_drain_timeout).to_string(),
+            "starve_generator": humantime::format_duration(self.starve_generator).to_string(),
         })
     }
 
@@ -333,6 +358,7 @@ impl LoadArgs {
             request_timeout: self.request_timeout,
             connections: self.connections,
             key_prefix: key_prefix.to_owned(),
+            starve_generator: self.starve_generator,
         }
     }
 }
@@ -350,6 +376,11 @@ impl LocalArgs {
         }
         if self.queue_lease < Duration::from_secs(3) {
             return Err("DRILL_QUEUE_LEASE must be at least 3s".to_owned());
+        }
+        if self.roll != Roll::Both && self.upgrade_from().is_some() {
+            return Err(
+                "DRILL_ROLL must be both in an upgrade, which moves both to N+1".to_owned(),
+            );
         }
         let mut binaries = vec![
             (self.api_binary(), "api", "DRILL_API_BIN"),
@@ -397,6 +428,7 @@ impl LocalArgs {
             "api_replicas": self.api_replicas,
             "worker_replicas": self.worker_replicas,
             "rollouts": self.rollouts,
+            "roll": env_value(self.roll),
             "max_surge": self.max_surge,
             "max_unavailable": self.max_unavailable,
             "min_ready": human(self.min_ready),
@@ -458,6 +490,24 @@ pub fn default_binary(name: &str) -> PathBuf {
 pub enum Undecodable {
     HandBack,
     Discard,
+}
+
+/// The deployments a rollout restarts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Roll {
+    Both,
+    Api,
+    Worker,
+}
+
+impl Roll {
+    pub fn api(self) -> bool {
+        self != Self::Worker
+    }
+
+    pub fn worker(self) -> bool {
+        self != Self::Api
+    }
 }
 
 /// How the workers enqueue their schedules' ticks (the worker's

@@ -11,6 +11,7 @@ use crate::db;
 use crate::load::record::Recorder;
 use crate::long_jobs::{self, LongJobs};
 use crate::report::{Context, Report};
+use crate::tail;
 use crate::ticks;
 use crate::timeline::Timeline;
 use crate::verdict::{self, Evidence};
@@ -87,6 +88,7 @@ pub async fn judge_and_report(
     context.failure_samples = recorder.failure_samples();
     context.seconds = chart::per_second(&records);
     context.pod_events = timeline.events();
+    context.tail = tail::after_events(&records, &context.pod_events);
     context.rollout_windows = windows;
     let report = Report::new(&evidence, &judged, context);
 

@@ -10,9 +10,11 @@
 
 pub mod chart;
 pub mod cli;
+pub mod cpu;
 pub mod db;
 pub mod external;
 pub mod finish;
+pub mod generator;
 pub mod load;
 pub mod local;
 pub mod long_jobs;
@@ -21,6 +23,7 @@ pub mod progress;
 pub mod proxy;
 pub mod report;
 pub mod rollout;
+pub mod tail;
 pub mod ticks;
 pub mod timeline;
 pub mod verdict;

@@ -9,6 +9,7 @@ use anyhow::{Context as _, bail};
 use sqlx::postgres::PgPoolOptions;
 
 use crate::cli::{LocalArgs, ShutdownMode, env_value};
+use crate::cpu::CpuSampler;
 use crate::finish::{self, RunFacts};
 use crate::load;
 use crate::load::record::Recorder;
@@ -128,6 +129,7 @@ pub async fn run(args: LocalArgs) -> anyhow::Result<bool> {
     );
     let load_started = Instant::now();
     let load_started_at = ticks::now(&pool).await?;
+    let cpu = CpuSampler::start(timeline.clone());
     let load = tokio::spawn(load::run(
         format!("http://{}", proxy.addr()),
         args.load.load_config(&key_prefix),
@@ -155,7 +157,10 @@ pub async fn run(args: LocalArgs) -> anyhow::Result<bool> {
                 tokio::try_join!(migrate(&api_bin, &cluster_url, &job_log), api.rollout())?;
                 worker.rollout().await?;
             } else {
-                tokio::try_join!(api.rollout(), worker.rollout())?;
+                tokio::try_join!(
+                    roll_if(&mut api, args.roll.api()),
+                    roll_if(&mut worker, args.roll.worker())
+                )?;
             }
             rollout_ends.push((k, Instant::now()));
         }
@@ -164,6 +169,7 @@ pub async fn run(args: LocalArgs) -> anyhow::Result<bool> {
     .await;
     let load_ended = load.await.context("the load panicked")??;
     let load_ended_at = ticks::now(&pool).await?;
+    let cpu = cpu.finish().await;
     progress.finish();
     let rollouts_outlasting_load = rolled?
         .into_iter()
@@ -189,7 +195,8 @@ pub async fn run(args: LocalArgs) -> anyhow::Result<bool> {
             ShutdownMode::Immediate => None,
         },
         rollouts_outlasting_load,
-        rollouts: args.rollouts,
+        // Long jobs are resumed by the workers' rollouts only.
+        rollouts: if args.roll.worker() { args.rollouts } else { 0 },
         tick_window: (!args.schedule_period.is_zero()).then_some((
             load_started_at,
             load_ended_at,
@@ -209,11 +216,21 @@ pub async fn run(args: LocalArgs) -> anyhow::Result<bool> {
             settings: args.settings(),
             rate_target: args.load.rate,
             proxy: Some(proxy_stats),
+            cpu,
             pods,
             ..Context::default()
         },
     };
     finish::judge_and_report(&pool, &recorder, &timeline, facts, &out).await
+}
+
+/// One deployment's rollout, or nothing when `--roll` leaves it alone.
+async fn roll_if(deployment: &mut Deployment, roll: bool) -> anyhow::Result<()> {
+    if roll {
+        deployment.rollout().await
+    } else {
+        Ok(())
+    }
 }
 
 /// Unique per run, so the verdict can pick this run's orders out of a

@@ -8,11 +8,14 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::chart::Second;
+use crate::cpu::Cpu;
 use crate::db::DbCheck;
+use crate::generator::Generator;
 use crate::load::record::FailureSample;
 use crate::long_jobs::LongJobs;
 use crate::pod::PodExit;
 use crate::proxy::ProxyStats;
+use crate::tail::Tail;
 use crate::ticks::Ticks;
 use crate::timeline::{PodEvent, Window};
 use crate::verdict::{Evidence, Failures, Latency, Verdict};
@@ -22,6 +25,9 @@ pub struct Report {
     pub mode: String,
     pub verdict: &'static str,
     pub reasons: Vec<String>,
+    /// What the figures mean on this run, pass or fail: that the drill
+    /// itself fell behind.
+    pub notes: Vec<String>,
     pub requests_total: u64,
     pub requests_succeeded: u64,
     pub requests_failed: u64,
@@ -67,6 +73,17 @@ pub struct Report {
     pub max_rollout_ms: Option<f64>,
     pub latency_steady: Latency,
     pub latency_rollout: Option<Latency>,
+    /// The same requests from when the drill sent them, its own lag left
+    /// out.
+    pub latency_steady_from_send: Latency,
+    pub latency_rollout_from_send: Option<Latency>,
+    /// The drill's own lag against its schedule.
+    pub generator: Generator,
+    /// Latency in the seconds after each pod event (local mode).
+    pub tail: Tail,
+    /// How busy the machine and the drill were during the load (local mode
+    /// on Linux; null elsewhere).
+    pub cpu: Option<Cpu>,
     pub settings: serde_json::Value,
     pub proxy: Option<ProxyStats>,
     pub pods: Vec<PodExit>,
@@ -85,10 +102,12 @@ pub struct Context {
     pub watch_reconnects: u64,
     pub failure_samples: Vec<FailureSample>,
     pub proxy: Option<ProxyStats>,
+    pub cpu: Option<Cpu>,
     pub pods: Vec<PodExit>,
     pub pod_events: Vec<PodEvent>,
     pub rollout_windows: Vec<Window>,
     pub seconds: Vec<Second>,
+    pub tail: Tail,
 }
 
 impl Report {
@@ -108,6 +127,7 @@ impl Report {
             mode: context.mode,
             verdict: if verdict.pass { "pass" } else { "fail" },
             reasons: verdict.reasons.clone(),
+            notes: verdict.notes.clone(),
             requests_total: tally.requests_total,
             requests_succeeded: tally.requests_succeeded,
             requests_failed: tally.requests_failed,
@@ -145,6 +165,11 @@ impl Report {
             max_rollout_ms: tally.rollout.map(|l| l.max_ms),
             latency_steady: tally.steady,
             latency_rollout: tally.rollout,
+            latency_steady_from_send: tally.steady_from_send,
+            latency_rollout_from_send: tally.rollout_from_send,
+            generator: tally.generator,
+            tail: context.tail,
+            cpu: context.cpu,
             settings: context.settings,
             proxy: context.proxy,
             pods: context.pods,
@@ -259,8 +284,51 @@ impl Report {
                     .as_ref()
                     .map_or_else(|| NOT_MEASURED.to_owned(), latency),
             ),
-            ("verdict", self.verdict.to_uppercase()),
+            (
+                "  from sending, steady",
+                latency(&self.latency_steady_from_send),
+            ),
+            (
+                "  from sending, rollout",
+                self.latency_rollout_from_send
+                    .as_ref()
+                    .map_or_else(|| NOT_MEASURED.to_owned(), latency),
+            ),
+            ("drill's own lag", latency(&self.generator.lag)),
+            (
+                "CPU busy, machine / the drill",
+                self.cpu.as_ref().map_or_else(
+                    || NOT_MEASURED.to_owned(),
+                    |cpu| {
+                        format!(
+                            "{:.0} % / {:.0} % of all cores (medians of the load's seconds)",
+                            cpu.machine_busy_median * 100.0,
+                            cpu.drill_busy_median * 100.0
+                        )
+                    },
+                ),
+            ),
         ];
+        let after: Vec<(String, String)> = self
+            .tail
+            .by_kind
+            .iter()
+            .map(|kind| {
+                (
+                    format!("{:.0} s after {}", self.tail.window_ms / 1000.0, kind.event),
+                    latency(&kind.latency),
+                )
+            })
+            .collect();
+        let rows: Vec<(&str, String)> = rows
+            .into_iter()
+            .chain(
+                after
+                    .iter()
+                    .map(|(name, value)| (name.as_str(), value.clone())),
+            )
+            .chain([("verdict", self.verdict.to_uppercase())])
+            .collect();
         let width = rows.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
         let mut out = String::new();
         for (name, value) in rows {
@@ -268,6 +336,9 @@ impl Report {
         }
         for reason in &self.reasons {
             let _ = writeln!(out, "  - {reason}");
+        }
+        for note in &self.notes {
+            let _ = writeln!(out, "  note: {note}");
         }
         for sample in self.failure_samples.iter().take(5) {
             let _ = writeln!(

@@ -166,16 +166,20 @@ impl Deployment {
         cluster.timeline.pod_event(&name, PodEventKind::Started);
         let endpoints = self.endpoints.clone();
         let min_ready = self.strategy.min_ready;
+        // The EndpointSlice controller adds a pod once it is ready;
+        // `minReadySeconds` delays only the Deployment's count of it as
+        // available, so the new pod serves for `min_ready` before the
+        // controller stops an old one.
         Ok(async move {
             pod.wait_ready(&cluster.http, READY_TIMEOUT).await?;
             cluster.timeline.pod_event(&pod.name, PodEventKind::Ready);
-            tokio::time::sleep(min_ready).await;
             if let (Some(endpoints), Some(traffic)) = (endpoints, pod.traffic) {
                 endpoints.add(traffic);
                 cluster
                     .timeline
                     .pod_event(&pod.name, PodEventKind::EndpointAdded);
             }
+            tokio::time::sleep(min_ready).await;
             Ok(pod)
         })
     }

@@ -5,6 +5,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use crate::db::DbCheck;
+use crate::generator::{Generator, LATE_AFTER_MS};
 use crate::load::record::{Op, Outcome, Record};
 use crate::long_jobs::LongJobs;
 use crate::ticks::Ticks;
@@ -45,7 +46,7 @@ pub struct Latency {
 }
 
 impl Latency {
-    fn of(histogram: &Histogram<u64>) -> Self {
+    pub fn of(histogram: &Histogram<u64>) -> Self {
         let ms = |us: u64| us as f64 / 1000.0;
         Self {
             requests: histogram.len(),
@@ -73,6 +74,38 @@ pub struct Tally {
     /// mode sees no rollouts): an empty histogram's zeros would read as
     /// measured.
     pub rollout: Option<Latency>,
+    /// The same requests from when each was sent: without the drill's own
+    /// lag.
+    pub steady_from_send: Latency,
+    pub rollout_from_send: Option<Latency>,
+    pub generator: Generator,
+}
+
+/// Latency from due time and from sending, for one class of requests.
+#[derive(Debug)]
+struct Split {
+    from_due: Histogram<u64>,
+    from_send: Histogram<u64>,
+}
+
+impl Split {
+    fn new() -> Self {
+        Self {
+            from_due: latency_histogram(),
+            from_send: latency_histogram(),
+        }
+    }
+
+    fn record(&mut self, record: &Record) {
+        self.from_due.saturating_record(record.latency_us.max(1));
+        self.from_send
+            .saturating_record(record.latency_us.saturating_sub(record.lag_us).max(1));
+    }
+
+    fn latencies(&self) -> Option<(Latency, Latency)> {
+        (!self.from_due.is_empty())
+            .then(|| (Latency::of(&self.from_due), Latency::of(&self.from_send)))
+    }
 }
 
 /// A histogram from 1 µs to an hour at 3 significant digits.
@@ -85,8 +118,9 @@ pub fn latency_histogram() -> Histogram<u64> {
 /// watch's duration is how long the order took, not a latency.
 pub fn tally(records: &[Record], windows: &[Window]) -> Tally {
     let mut tally = Tally::default();
-    let mut steady = latency_histogram();
-    let mut rollout = latency_histogram();
+    let (mut steady, mut rollout) = (Split::new(), Split::new());
+    let mut lag = latency_histogram();
+    let mut late_requests = 0;
     for record in records {
         tally.requests_total += 1;
         tally.failures.count(record.outcome);
@@ -101,17 +135,22 @@ pub fn tally(records: &[Record], windows: &[Window]) -> Tally {
         if record.op == Op::Watch {
             continue;
         }
-        let histogram = if windows.iter().any(|window| window.contains(record.at_ms)) {
+        let split = if windows.iter().any(|window| window.contains(record.at_ms)) {
             &mut rollout
         } else {
             &mut steady
         };
-        histogram.saturating_record(record.latency_us.max(1));
+        split.record(record);
+        lag.saturating_record(record.lag_us.max(1));
+        if record.lag_us as f64 > LATE_AFTER_MS * 1000.0 {
+            late_requests += 1;
+        }
     }
     tally.requests_failed = tally.failures.total();
     tally.requests_succeeded = tally.requests_total - tally.requests_failed;
-    tally.steady = Latency::of(&steady);
-    tally.rollout = (!rollout.is_empty()).then(|| Latency::of(&rollout));
+    (tally.steady, tally.steady_from_send) = steady.latencies().unwrap_or_default();
+    (tally.rollout, tally.rollout_from_send) = rollout.latencies().unzip();
+    tally.generator = Generator::new(Latency::of(&lag), late_requests);
     tally
 }
 
@@ -150,6 +189,9 @@ pub struct Verdict {
     pub pass: bool,
     /// Why it failed, one line each; empty on a pass.
     pub reasons: Vec<String>,
+    /// What the reader must know to read the figures, pass or fail: that
+    /// the drill itself fell behind.
+    pub notes: Vec<String>,
 }
 
 /// Passes only with no failed request, no lost order, every order fulfilled
@@ -223,6 +265,7 @@ pub fn judge(evidence: &Evidence) -> Verdict {
     Verdict {
         pass: reasons.is_empty(),
         reasons,
+        notes: tally.generator.note().into_iter().collect(),
     }
 }
 

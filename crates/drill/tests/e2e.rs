@@ -266,6 +266,57 @@ async fn a_long_job_without_checkpoints_fails_the_drill_by_repeating_steps() {
     assert_eq!(report["requests_failed"], 0, "only the long job failed it");
 }
 
+/// A drill whose own thread is taken from it for 300 ms once a second, as
+/// on a starved machine: the requests due meanwhile go out late. The run
+/// must still pass (nothing failed, nothing was lost), and must say that
+/// the lag was the drill's, with latency from sending apart from it.
+#[tokio::test]
+async fn a_starved_load_generator_says_so_instead_of_blaming_the_services() {
+    let Some((api, worker)) = service_binaries() else {
+        return;
+    };
+    let args = [
+        "--rollouts",
+        "0",
+        "--duration",
+        "8s",
+        "--long-jobs",
+        "0",
+        "--worker-replicas",
+        "1",
+        "--schedule-period",
+        "0s",
+        "--starve-generator",
+        "300ms",
+    ];
+    let Some(drill) = drill_with(&api, &worker, &args).await else {
+        return;
+    };
+    let report = &drill.report;
+    assert_eq!(report["verdict"], "pass", "{}", drill.output);
+    let generator = &report["generator"];
+    assert_eq!(generator["behind"], true, "{generator}");
+    let lag_p99 = generator["lag"]["p99_ms"].as_f64().unwrap();
+    assert!(lag_p99 >= 250.0, "{generator}");
+    assert!(
+        generator["late_requests"].as_u64().unwrap() >= 100,
+        "about a quarter of 800 requests went out late: {generator}"
+    );
+    let from_due = report["latency_steady"]["p99_ms"].as_f64().unwrap();
+    let from_send = report["latency_steady_from_send"]["p50_ms"]
+        .as_f64()
+        .unwrap();
+    assert!(from_due >= 250.0, "{}", report["latency_steady"]);
+    assert!(from_send < from_due, "{}", drill.output);
+    assert!(
+        drill
+            .output
+            .contains("note: the load generator fell behind"),
+        "{}",
+        drill.output
+    );
+}
+
 #[tokio::test]
 async fn pods_that_exit_on_sigterm_fail_the_drill() {
     let Some(drill) = short_drill("immediate").await else {

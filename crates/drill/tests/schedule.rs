@@ -13,6 +13,7 @@ fn due_times_are_evenly_spaced_from_the_start() {
         start,
         rate: 200.0,
         duration: Duration::from_secs(2),
+        starve: Duration::ZERO,
     };
     assert_eq!(schedule.count(), 400);
     assert_eq!(schedule.intended(0), start);
@@ -26,6 +27,7 @@ async fn slow_answers_do_not_slow_the_schedule() {
         start: Instant::now(),
         rate: 100.0,
         duration: Duration::from_millis(500),
+        starve: Duration::ZERO,
     };
     let answered = Arc::new(Mutex::new(0));
     let began = Instant::now();
@@ -59,6 +61,7 @@ async fn a_stalled_sender_keeps_the_due_times_so_the_stall_counts_as_latency() {
         start,
         rate: 100.0,
         duration: Duration::from_millis(300),
+        starve: Duration::ZERO,
     };
     let mut fired = Vec::new();
     schedule
@@ -81,4 +84,26 @@ async fn a_stalled_sender_keeps_the_due_times_so_the_stall_counts_as_latency() {
     let (_, due, sent) = fired[29];
     assert_eq!(due, start + Duration::from_millis(290));
     assert!(sent.duration_since(due) < Duration::from_millis(50));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_starved_schedule_sends_late_once_a_second() {
+    let start = Instant::now();
+    let schedule = OpenLoop {
+        start,
+        rate: 100.0,
+        duration: Duration::from_millis(2500),
+        starve: Duration::from_millis(300),
+    };
+    let mut lags = Vec::new();
+    schedule.drive(|_, due| lags.push(due.elapsed())).await;
+    assert_eq!(lags.len(), 250);
+    // Each of the 3 stalls makes the requests due in the next 300 ms late;
+    // about 24 of them by more than 50 ms.
+    let late = lags
+        .iter()
+        .filter(|lag| **lag > Duration::from_millis(50))
+        .count();
+    assert!(late >= 60, "{late} requests sent more than 50 ms late");
+    assert!(lags.iter().max().unwrap() >= &Duration::from_millis(250));
 }

@@ -49,6 +49,31 @@ fn a_rollout_that_cannot_progress_is_refused() {
 }
 
 #[test]
+fn an_upgrade_that_rolls_one_deployment_is_refused() {
+    let output = drill(
+        &[
+            "local",
+            "--roll",
+            "api",
+            "--upgrade-from-api-bin",
+            "/bin/true",
+            "--upgrade-from-worker-bin",
+            "/bin/true",
+        ],
+        URL,
+    );
+    assert_bad_setting(&output, "DRILL_ROLL");
+}
+
+#[test]
+fn a_generator_starved_for_a_second_or_more_is_refused() {
+    assert_bad_setting(
+        &drill(&["local", "--starve-generator", "1s"], URL),
+        "DRILL_STARVE_GENERATOR",
+    );
+}
+
+#[test]
 fn an_external_target_must_be_a_url() {
     assert_bad_setting(
         &drill(&["load", "--target", "api:8080"], URL),

@@ -12,6 +12,7 @@ fn record(at_ms: f64, latency_ms: u64, op: Op, outcome: Outcome) -> Record {
     Record {
         at_ms,
         latency_us: latency_ms * 1000,
+        lag_us: 0,
         op,
         outcome,
         retries: 0,
@@ -113,6 +114,83 @@ fn latency_is_split_by_whether_the_request_was_due_inside_a_rollout() {
     );
     assert!((rollout.p50_ms - 500.0).abs() < 1.0, "{rollout:?}");
     assert!((rollout.max_ms - 500.0).abs() < 1.0, "{rollout:?}");
+}
+
+#[test]
+fn the_drills_own_lag_is_told_apart_from_the_services_latency() {
+    // 100 requests answered 10 ms after sending; the last 10 were sent
+    // 300 ms late, so 310 ms from their due time.
+    let records: Vec<Record> = (0..100u32)
+        .map(|i| {
+            let lag_ms = if i >= 90 { 300 } else { 0 };
+            Record {
+                lag_us: lag_ms * 1000,
+                ..record(f64::from(i), 10 + lag_ms, Op::Read, Outcome::Ok)
+            }
+        })
+        .collect();
+    let tally = tally(&records, &[]);
+    assert!(
+        (tally.steady.p99_ms - 310.0).abs() < 1.0,
+        "{:?}",
+        tally.steady
+    );
+    assert!(
+        (tally.steady_from_send.p99_ms - 10.0).abs() < 0.1,
+        "{:?}",
+        tally.steady_from_send
+    );
+    assert_eq!(tally.generator.late_requests, 10);
+    assert!((tally.generator.lag.p99_ms - 300.0).abs() < 1.0);
+    assert!(tally.generator.behind);
+
+    // It still passes: a late drill is no failed request. But it says so.
+    let mut evidence = clean();
+    evidence.tally = tally;
+    let verdict = judge(&evidence);
+    assert!(verdict.pass, "{:?}", verdict.reasons);
+    assert_eq!(verdict.notes.len(), 1, "{:?}", verdict.notes);
+    assert!(
+        verdict.notes[0].contains("load generator fell behind"),
+        "{:?}",
+        verdict.notes
+    );
+}
+
+#[test]
+fn a_drill_on_time_has_nothing_to_note() {
+    let records: Vec<Record> = (0..100u32)
+        .map(|i| Record {
+            lag_us: 2_000,
+            ..record(f64::from(i), 10, Op::Read, Outcome::Ok)
+        })
+        .collect();
+    let mut evidence = clean();
+    evidence.tally = tally(&records, &[]);
+    assert!(!evidence.tally.generator.behind);
+    assert_eq!(evidence.tally.generator.late_requests, 0);
+    assert!(judge(&evidence).notes.is_empty());
+}
+
+#[test]
+fn a_late_drill_still_fails_on_a_failed_request() {
+    let mut records: Vec<Record> = (0..100u32)
+        .map(|i| Record {
+            lag_us: 500_000,
+            ..record(f64::from(i), 510, Op::Read, Outcome::Ok)
+        })
+        .collect();
+    records.push(record(200.0, 5000, Op::Create, Outcome::Timeout));
+    let mut evidence = clean();
+    evidence.tally = tally(&records, &[]);
+    let verdict = judge(&evidence);
+    assert!(!verdict.pass);
+    assert!(
+        verdict.reasons[0].contains("1 requests failed"),
+        "{:?}",
+        verdict.reasons
+    );
+    assert!(!verdict.notes.is_empty());
 }
 
 #[test]

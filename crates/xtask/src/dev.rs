@@ -38,7 +38,8 @@ pub async fn run(signals: &mut Signals) -> anyhow::Result<u8> {
     let database =
         Database::from_env_or_start(DataDir::Persistent(workspace::target_dir().join("dev-pg")))
             .await?;
-    let build = workspace::build_bins(&["api", "worker"], signals).await?;
+    let build =
+        workspace::build_bins(&["api", "worker"], workspace::Profile::Debug, signals).await?;
     if build != 0 {
         return Ok(build);
     }

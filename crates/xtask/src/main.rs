@@ -25,8 +25,13 @@ enum Cmd {
     },
     /// fmt --check, clippy -D warnings, then the tests: what CI runs.
     Ci,
-    /// The rolling-restart drill, locally, against a throwaway PostgreSQL.
+    /// The rolling-restart drill, locally, against a throwaway PostgreSQL,
+    /// on release builds.
     Drill {
+        /// Load-test debug builds instead: quicker to build, several times
+        /// slower to serve.
+        #[arg(long)]
+        debug: bool,
         /// An upgrade drill from this git revision's build (release N) to
         /// the current one, e.g. `HEAD~3` or a release tag.
         #[arg(long, value_name = "REV")]
@@ -90,8 +95,17 @@ async fn main() -> ExitCode {
         Cmd::Dev => xtask::dev::run(&mut signals).await,
         Cmd::Test { args } => xtask::test::run(args, &mut signals).await,
         Cmd::Ci => xtask::ci::run(&mut signals).await,
-        Cmd::Drill { upgrade_from, args } => {
-            xtask::drill::run(upgrade_from.as_deref(), args, &mut signals).await
+        Cmd::Drill {
+            debug,
+            upgrade_from,
+            args,
+        } => {
+            let profile = if *debug {
+                xtask::workspace::Profile::Debug
+            } else {
+                xtask::workspace::Profile::Release
+            };
+            xtask::drill::run(profile, upgrade_from.as_deref(), args, &mut signals).await
         }
         Cmd::Image {
             bases,

@@ -7,8 +7,8 @@
 //! workspace's own crates alike whatever their source path, so in the
 //! current build's target dir the two releases would overwrite each other's
 //! `queue`, `service`… and one could end up linked against the other's. Its
-//! binaries are copied to `target/upgrade-from/<commit>/`, and a commit
-//! already built there is not built again.
+//! binaries are copied to `target/upgrade-from/<commit>-<profile>/`, and a
+//! commit already built there is not built again.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -16,17 +16,21 @@ use std::process::Stdio;
 use anyhow::{Context, bail};
 
 use crate::children::{Signals, run_forwarding};
-use crate::workspace;
+use crate::workspace::{self, Profile};
 
-/// Release N's `(api, worker)`, built from `rev` if not built before.
+/// Release N's `(api, worker)`, built from `rev` in `profile` if not built
+/// before.
 pub async fn release_binaries(
     rev: &str,
+    profile: Profile,
     signals: &mut Signals,
 ) -> anyhow::Result<(PathBuf, PathBuf)> {
     let commit = resolve(rev)?;
-    let out = workspace::target_dir()
-        .join("upgrade-from")
-        .join(&commit[..12]);
+    let out = workspace::target_dir().join("upgrade-from").join(format!(
+        "{}-{}",
+        &commit[..12],
+        profile.dir()
+    ));
     let (api, worker) = (out.join("api"), out.join("worker"));
     if api.is_file() && worker.is_file() {
         eprintln!("xtask: release N is {commit}, built before");
@@ -41,17 +45,15 @@ pub async fn release_binaries(
     extract(&commit, &source)?;
 
     let target = workspace::target_dir().join("upgrade-from").join("target");
-    let mut build = workspace::cargo();
-    build
-        .current_dir(&source)
-        .env("CARGO_TARGET_DIR", &target)
-        .args(["build", "--bin", "api", "--bin", "worker"]);
+    let mut build = workspace::build_command(&["api", "worker"], profile);
+    build.current_dir(&source).env("CARGO_TARGET_DIR", &target);
     let code = run_forwarding("build N", &mut build, signals).await?;
     if code != 0 {
         bail!("release N ({commit}) did not build");
     }
-    std::fs::copy(target.join("debug/api"), &api)?;
-    std::fs::copy(target.join("debug/worker"), &worker)?;
+    let built = target.join(profile.dir());
+    std::fs::copy(built.join("api"), &api)?;
+    std::fs::copy(built.join("worker"), &worker)?;
     std::fs::remove_dir_all(&source)?;
     Ok((api, worker))
 }

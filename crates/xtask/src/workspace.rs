@@ -53,14 +53,51 @@ pub fn forget_cargo_run_env(command: &mut std::process::Command) {
     }
 }
 
-/// Builds these binaries (debug profile) into `target_dir()/debug`, and
-/// returns cargo's exit code.
-pub async fn build_bins(bins: &[&str], signals: &mut Signals) -> anyhow::Result<u8> {
+/// Cargo's two built-in profiles, and where each puts its binaries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    /// Fast to build: `cargo xtask dev`, and a drill run with `--debug`.
+    Debug,
+    /// What users deploy, so what a drill load-tests by default.
+    Release,
+}
+
+impl Profile {
+    /// The directory under a target dir, which is also the profile's name.
+    pub fn dir(self) -> &'static str {
+        match self {
+            Self::Debug => "debug",
+            Self::Release => "release",
+        }
+    }
+
+    fn args(self) -> &'static [&'static str] {
+        match self {
+            Self::Debug => &[],
+            Self::Release => &["--release"],
+        }
+    }
+}
+
+/// `cargo build` of these binaries in `profile`, not yet run, for a caller
+/// to point at another source or target dir.
+pub fn build_command(bins: &[&str], profile: Profile) -> Command {
     let mut build = cargo();
-    build.arg("build");
+    build.arg("build").args(profile.args());
     for bin in bins {
         build.args(["--bin", bin]);
     }
+    build
+}
+
+/// Builds these binaries into `target_dir()/<profile>`, and returns cargo's
+/// exit code.
+pub async fn build_bins(
+    bins: &[&str],
+    profile: Profile,
+    signals: &mut Signals,
+) -> anyhow::Result<u8> {
+    let mut build = build_command(bins, profile);
     run_forwarding("build", &mut build, signals).await
 }
 

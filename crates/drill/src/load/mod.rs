@@ -35,6 +35,9 @@ pub struct LoadConfig {
     /// Prefix of every Idempotency-Key, so that this run's orders can be
     /// told apart in a database shared with anything else.
     pub key_prefix: String,
+    /// A test's knob: the schedule blocks its thread this long once a
+    /// second, as a starved machine would ([`OpenLoop::starve`]).
+    pub starve_generator: Duration,
 }
 
 /// Runs the load against `base` (`http://host:port`) until the schedule
@@ -66,6 +69,7 @@ pub async fn run(
         start: Instant::now(),
         rate: config.rate,
         duration: config.duration,
+        starve: config.starve_generator,
     };
     let requests = TaskTracker::new();
     schedule
@@ -98,6 +102,7 @@ async fn one_request(
     read: bool,
     key_prefix: String,
 ) {
+    let lag_us = api::since(due);
     let (op, answer) = match recorder.random_order().filter(|_| read) {
         Some(order) => (Op::Read, api.read(order).await),
         None => {
@@ -112,6 +117,7 @@ async fn one_request(
     let record = Record {
         at_ms: timeline.ms(due),
         latency_us: api::since(due),
+        lag_us,
         op,
         outcome: answer.outcome(),
         retries: answer.retries,

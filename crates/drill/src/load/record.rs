@@ -81,6 +81,10 @@ pub struct Record {
     pub at_ms: f64,
     /// From due time to outcome, retries included.
     pub latency_us: u64,
+    /// From due time to the moment the request began to be sent: the load
+    /// generator's own lag, part of `latency_us` but none of the services'
+    /// doing. 0 for watches, which have no due time.
+    pub lag_us: u64,
     pub op: Op,
     pub outcome: Outcome,
     pub retries: u8,

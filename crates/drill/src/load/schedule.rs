@@ -12,6 +12,12 @@ pub struct OpenLoop {
     /// Requests per second.
     pub rate: f64,
     pub duration: Duration,
+    /// Zero, except in the test of a starved generator: once a second the
+    /// schedule blocks its thread this long (`std::thread::sleep`, not a
+    /// timer), as a drill whose machine gives it no CPU would be. The
+    /// requests due meanwhile fire late, and the report must say that the
+    /// lag was the drill's.
+    pub starve: Duration,
 }
 
 impl OpenLoop {
@@ -29,12 +35,19 @@ impl OpenLoop {
     /// Calls `fire(i, due)` for every request at its due time. `fire` must
     /// not wait for the request (spawn it): the schedule never waits for
     /// answers. If the drill itself falls behind, late requests fire at once
-    /// and keep their original due time, so the lag shows up as latency.
+    /// and keep their original due time, so the lag shows up as latency,
+    /// and as the records' `lag_us`.
     pub async fn drive(&self, mut fire: impl FnMut(u64, Instant)) {
+        let mut starved_until_second = 0;
         for i in 0..self.count() {
             let due = self.intended(i);
             tokio::time::sleep_until(due.into()).await;
             fire(i, due);
+            let second = due.duration_since(self.start).as_secs() + 1;
+            if !self.starve.is_zero() && second > starved_until_second {
+                starved_until_second = second;
+                std::thread::sleep(self.starve);
+            }
         }
     }
 }

@@ -61,6 +61,7 @@ pub async fn follow_orders(
             let record = Record {
                 at_ms: timeline.ms(opened),
                 latency_us: api::since(opened),
+                lag_us: 0,
                 op: Op::Watch,
                 outcome: failure.map_or(Outcome::Ok, |f| f.outcome),
                 retries: 0,
