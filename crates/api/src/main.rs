@@ -79,6 +79,18 @@ async fn main() -> ExitCode {
         body_limit: args.body_limit(),
         concurrency: args.concurrency_limit(),
     };
+    // The pool's connections opened and the hot statements prepared before
+    // `/readyz` can turn 200: a new pod's first requests pay for neither.
+    // Not fatal: in an upgrade the pod may start before its migrate Job has
+    // created what a statement names, and stays unready until it has.
+    let warm = service::db::warm(
+        &pool,
+        args.database.min_connections(),
+        api::db::HOT_STATEMENTS,
+    );
+    if let Err(error) = warm.await {
+        tracing::warn!(%error, "could not warm the pool: its statements are prepared at first use");
+    }
     let app = api::app(state, limits);
     let listen_addr = listener.local_addr().unwrap_or(args.listen_addr);
     let server = Server::spawn(listener, app, &handle, requests, args.connection_limits());

@@ -201,19 +201,29 @@ async fn the_event_stream_follows_the_order_to_fulfilled_and_ends() {
     );
 }
 
-/// The connection drops right after the api sends `COMMIT`: the database
-/// commits, and the api never hears. It asks the database what became of
-/// the transaction and answers 201: a "503, retry" would make a client
-/// without an Idempotency-Key create the order twice.
-#[tokio::test]
-async fn a_commit_whose_answer_is_lost_is_answered_as_what_the_database_did() {
+/// Which side of the create statement the connection to the database is
+/// cut on.
+enum Cut {
+    AfterTheStatement,
+    BeforeTheStatement,
+}
+
+/// Creates an order through an api whose connection to the database is cut
+/// once, as `cut` says, on the create statement. Expects 201, one order
+/// with its two jobs, and `logged` in the api's log.
+async fn create_through_a_cut_connection(cut: Cut, logged: &str) {
     let db = TestDb::new().await;
     let (proxy, proxied) = testkit::TcpProxy::in_front_of(&db.url).await;
     let api = common::start_on(db, &[("DATABASE_URL", &proxied)]).await;
-    proxy.cut_after_next_commit();
+    // The customer is a parameter of the statement, so the proxy finds it.
+    let customer = "customer-whose-create-is-cut";
+    match cut {
+        Cut::AfterTheStatement => proxy.cut_after_next_statement_with(customer.as_bytes()),
+        Cut::BeforeTheStatement => proxy.cut_before_next_statement_with(customer.as_bytes()),
+    }
     let response = reqwest::Client::new()
         .post(format!("{}/v1/orders", api.base))
-        .json(&order_body())
+        .json(&json!({"customer_id": customer, "items": [{"sku": "sku-1", "qty": 2}]}))
         .send()
         .await
         .unwrap();
@@ -221,14 +231,38 @@ async fn a_commit_whose_answer_is_lost_is_answered_as_what_the_database_did() {
     let retry_after = response.headers().get("retry-after").cloned();
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(status, 201, "{body} (Retry-After: {retry_after:?})");
-    let orders = count(&api.db.pool, "select count(*) from orders").await;
-    assert_eq!(orders, 1, "{body}");
+    assert_eq!(count(&api.db.pool, "select count(*) from orders").await, 1);
+    let jobs = count(&api.db.pool, "select count(*) from jobs").await;
+    assert_eq!(jobs, 2, "the order's two jobs, once each");
     api.service
-        .wait_for_message(
-            "the commit's answer was lost; it committed",
-            Duration::from_secs(1),
-        )
+        .wait_for_message(logged, Duration::from_secs(1))
         .await;
+}
+
+/// The connection drops right after the api sends its create statement:
+/// the database runs it and commits, and the api never hears. It runs the
+/// statement again with the same order id, which finds the order there, and
+/// answers 201: a "503, retry" would make a client without an
+/// Idempotency-Key create the order twice.
+#[tokio::test]
+async fn a_commit_whose_answer_is_lost_is_answered_as_what_the_database_did() {
+    create_through_a_cut_connection(
+        Cut::AfterTheStatement,
+        "the commit's answer was lost; it committed",
+    )
+    .await;
+}
+
+/// The connection drops as the api sends its create statement, before the
+/// database has it: the api cannot tell this from the case above. Running
+/// the statement again creates the order, once, with its jobs.
+#[tokio::test]
+async fn a_create_that_never_reached_the_database_is_run_again_once() {
+    create_through_a_cut_connection(
+        Cut::BeforeTheStatement,
+        "the statement's answer was lost; it had not committed, and ran again",
+    )
+    .await;
 }
 
 /// A create cut by API_REQUEST_TIMEOUT may have committed. Without an

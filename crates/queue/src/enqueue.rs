@@ -1,13 +1,24 @@
 //! Enqueueing inside the caller's transaction, so the domain write and its
 //! job commit together or not at all.
+//!
+//! An enqueue is one call of the `queue_enqueue` function (migration
+//! `20261204000007_queue_enqueue.sql`): the jobs' insert and the notify in
+//! one round trip. [`add_job_arguments`] lets a caller put that call into
+//! its own statement, as the api's create does with its order.
 
-use sqlx::PgConnection;
+use sqlx::postgres::PgArguments;
+use sqlx::{Arguments as _, PgConnection};
 
 use crate::job::{JobId, NewJob};
 
 /// The LISTEN/NOTIFY channel. A notification is only a hint that work may be
 /// there; workers poll as well, so a lost one costs latency, never a job.
+/// `queue_enqueue` notifies it by name.
 pub const CHANNEL: &str = "jobs_available";
+
+/// The enqueue on its own, public so that a service can prepare it before
+/// its first request (`service::db::warm`).
+pub const ENQUEUE: &str = "select id from queue_enqueue($1, $2, $3, $4, $5, $6, $7) as id";
 
 /// Enqueues one job. Returns `None` when its `unique_key` is already taken.
 pub async fn enqueue(conn: &mut PgConnection, job: &NewJob) -> Result<Option<JobId>, sqlx::Error> {
@@ -26,6 +37,17 @@ pub async fn enqueue_many(
     if jobs.is_empty() {
         return Ok(Vec::new());
     }
+    let mut arguments = PgArguments::default();
+    add_job_arguments(&mut arguments, jobs)?;
+    sqlx::query_scalar_with(ENQUEUE, arguments)
+        .fetch_all(&mut *conn)
+        .await
+}
+
+/// Appends `queue_enqueue`'s seven arguments for `jobs` to `arguments`: its
+/// columns as arrays, one element per job. A payload that failed to
+/// serialize is [`sqlx::Error::Encode`], and nothing is appended.
+pub fn add_job_arguments(arguments: &mut PgArguments, jobs: &[NewJob]) -> Result<(), sqlx::Error> {
     let payloads = jobs
         .iter()
         .map(|job| match &job.payload {
@@ -35,32 +57,16 @@ pub async fn enqueue_many(
             )),
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let ids: Vec<JobId> = sqlx::query_scalar(
-        "insert into jobs (kind, payload, priority, max_attempts, run_at, unique_key, trace_context)
-         select kind, payload, priority, max_attempts, coalesce(run_at, now()), unique_key, trace_context
-         from unnest($1::text[], $2::jsonb[], $3::smallint[], $4::integer[], $5::timestamptz[], $6::text[], $7::text[])
-              as new(kind, payload, priority, max_attempts, run_at, unique_key, trace_context)
-         on conflict (unique_key) where unique_key is not null do nothing
-         returning id",
-    )
-    .bind(column(jobs, |j| j.kind))
-    .bind(payloads)
-    .bind(column(jobs, |j| j.priority))
-    .bind(column(jobs, |j| j.max_attempts))
-    .bind(column(jobs, |j| j.run_at))
-    .bind(column(jobs, |j| j.unique_key.clone()))
-    .bind(column(jobs, |j| j.trace_context.clone()))
-    .fetch_all(&mut *conn)
-    .await?;
-    if !ids.is_empty() {
-        // Delivered at commit, and folded into one by PostgreSQL however many
-        // jobs the transaction enqueues.
-        sqlx::query("select pg_notify($1, '')")
-            .bind(CHANNEL)
-            .execute(&mut *conn)
-            .await?;
-    }
-    Ok(ids)
+    let added = (|| {
+        arguments.add(column(jobs, |j| j.kind))?;
+        arguments.add(payloads)?;
+        arguments.add(column(jobs, |j| j.priority))?;
+        arguments.add(column(jobs, |j| j.max_attempts))?;
+        arguments.add(column(jobs, |j| j.run_at))?;
+        arguments.add(column(jobs, |j| j.unique_key.clone()))?;
+        arguments.add(column(jobs, |j| j.trace_context.clone()))
+    })();
+    added.map_err(sqlx::Error::Encode)
 }
 
 /// One field of every job, as the array `unnest` turns back into rows.

@@ -47,7 +47,7 @@ mod stats;
 
 pub use checkpoint::checkpoint;
 pub use claimer::{Claimer, Renewal, Rescued};
-pub use enqueue::{CHANNEL, enqueue, enqueue_many};
+pub use enqueue::{CHANNEL, ENQUEUE, add_job_arguments, enqueue, enqueue_many};
 pub use finish::{Backoff, Completed, FailOutcome, complete, complete_many, discard, fail};
 pub use floors::ClaimFloors;
 pub use job::{ClaimedJob, Fence, Job, JobId, NewJob};

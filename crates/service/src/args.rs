@@ -139,6 +139,18 @@ pub struct DatabaseArgs {
     )]
     pub database_max_connections: u32,
 
+    /// Connections opened before the service says it is ready, and kept
+    /// open: a new pod's first requests would otherwise each pay for a
+    /// connection's handshake. At most DATABASE_MAX_CONNECTIONS; a larger
+    /// value opens that many.
+    #[arg(
+        long,
+        env = "DATABASE_MIN_CONNECTIONS",
+        value_name = "DATABASE_MIN_CONNECTIONS",
+        default_value_t = 2
+    )]
+    pub database_min_connections: u32,
+
     /// How long a request waits for a pooled connection before failing.
     #[arg(long, env = "DATABASE_ACQUIRE_TIMEOUT", value_name = "DATABASE_ACQUIRE_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
     pub database_acquire_timeout: Duration,
@@ -159,6 +171,7 @@ impl std::fmt::Debug for DatabaseArgs {
             .field("database", &url.get_database())
             .field("username", &url.get_username())
             .field("database_max_connections", &self.database_max_connections)
+            .field("database_min_connections", &self.database_min_connections)
             .field("database_acquire_timeout", &self.database_acquire_timeout)
             .field(
                 "database_statement_timeout",
@@ -169,6 +182,12 @@ impl std::fmt::Debug for DatabaseArgs {
 }
 
 impl DatabaseArgs {
+    /// The connections kept open, never more than the pool may hold.
+    pub fn min_connections(&self) -> u32 {
+        self.database_min_connections
+            .min(self.database_max_connections)
+    }
+
     /// The longest a healthy database takes to answer one call: waiting for a
     /// connection, then the statement. Past it the server is not answering
     /// at all (a half-open connection after a failover), and only the
@@ -228,6 +247,7 @@ mod tests {
                 .parse()
                 .unwrap(),
             database_max_connections: 10,
+            database_min_connections: 2,
             database_acquire_timeout: Duration::from_secs(5),
             database_statement_timeout: Duration::from_secs(5),
         };

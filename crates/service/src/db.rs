@@ -42,9 +42,38 @@ pub async fn connect_with(
         .options(settings.iter().copied());
     PgPoolOptions::new()
         .max_connections(args.database_max_connections)
+        .min_connections(args.min_connections())
         .acquire_timeout(args.database_acquire_timeout)
         .connect_with(options)
         .await
+}
+
+/// Opens `connections` of the pool and prepares `statements` on each, for a
+/// service to do before it says it is ready.
+///
+/// A new pod's first requests otherwise open the pool's connections (a TCP
+/// and authentication handshake each) and parse their statements, while
+/// the proxy is already sending them traffic: that was part of the latency
+/// tail in the seconds after a new pod joins (docs/benchmarks.md, "Latency
+/// through a rollout"). sqlx keeps a connection's prepared statements in
+/// its cache, and `min_connections` keeps the connections open.
+pub async fn warm(
+    pool: &PgPool,
+    connections: u32,
+    statements: &[&'static str],
+) -> Result<(), sqlx::Error> {
+    use sqlx::{Executor as _, SqlSafeStr as _};
+    // Held together, so that each acquire opens a connection of its own.
+    let mut held = Vec::new();
+    for _ in 0..connections {
+        held.push(pool.acquire().await?);
+    }
+    for connection in &mut held {
+        for statement in statements {
+            connection.prepare(statement.into_sql_str()).await?;
+        }
+    }
+    Ok(())
 }
 
 /// Runs one database call, but gives up after `limit`: a call on a

@@ -7,8 +7,12 @@
 //!   accepted and then hears nothing. When it heals, new connections pass,
 //!   and the held ones are closed, as the closes their clients sent
 //!   meanwhile now arrive.
-//! - **Cut after `COMMIT`**: a connection is closed just after a `COMMIT`
-//!   was forwarded, so the server commits and the client never hears.
+//! - **Cut after a statement**: a connection is closed just after a
+//!   statement holding a marker (in its SQL or a parameter) was forwarded
+//!   with the `Sync` that ends it, so the server runs it and commits its
+//!   implicit transaction (or an explicit `COMMIT`), and the client never
+//!   hears. Or **before** it: the statement never reaches the server, and
+//!   the client cannot tell which of the two happened.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,9 +37,16 @@ struct Faults {
     partitioned: AtomicBool,
     /// Counts the heals: a held connection closes at the next one.
     heals: watch::Sender<u64>,
-    /// Armed: the next connection to send a `COMMIT` is closed, both ways,
-    /// right after the `COMMIT` is forwarded.
-    cut_after_commit: AtomicBool,
+    /// Armed with a marker: the next connection to send it is closed, both
+    /// ways, before or after the statement is forwarded.
+    cut_after: Mutex<Option<Cut>>,
+}
+
+#[derive(Debug)]
+struct Cut {
+    marker: Vec<u8>,
+    /// Forward the statement, up to its `Sync`, before closing.
+    forward: bool,
 }
 
 impl TcpProxy {
@@ -47,7 +58,7 @@ impl TcpProxy {
             open: Mutex::default(),
             partitioned: AtomicBool::new(false),
             heals: watch::Sender::new(0),
-            cut_after_commit: AtomicBool::new(false),
+            cut_after: Mutex::default(),
         });
         let accept = tokio::spawn({
             let faults = faults.clone();
@@ -89,9 +100,23 @@ impl TcpProxy {
         (proxy, url)
     }
 
-    /// Cuts the next connection that sends a `COMMIT`, once it is forwarded.
-    pub fn cut_after_next_commit(&self) {
-        self.faults.cut_after_commit.store(true, Ordering::SeqCst);
+    /// Cuts the next connection that sends `marker` (`b"COMMIT"`, or a
+    /// parameter's value), once the statement's `Sync` is forwarded: the
+    /// server has the whole statement and commits it.
+    pub fn cut_after_next_statement_with(&self, marker: &[u8]) {
+        *self.faults.cut_after.lock().unwrap() = Some(Cut {
+            marker: marker.to_vec(),
+            forward: true,
+        });
+    }
+
+    /// Cuts the next connection that sends `marker` instead of forwarding
+    /// it: the server never sees the statement.
+    pub fn cut_before_next_statement_with(&self, marker: &[u8]) {
+        *self.faults.cut_after.lock().unwrap() = Some(Cut {
+            marker: marker.to_vec(),
+            forward: false,
+        });
     }
 
     /// Stops every connection open now, without closing any.
@@ -127,8 +152,8 @@ async fn hold_until_healed<T>(held: T, mut heals: watch::Receiver<u64>) {
 }
 
 /// Copies both ways until either side closes; black-holed, holds both
-/// sockets silent until the next heal; with a cut armed, stops once a
-/// `COMMIT` has been forwarded.
+/// sockets silent until the next heal; with a cut armed, stops once the
+/// marked statement has been forwarded.
 async fn forward(
     mut client: TcpStream,
     mut server: TcpStream,
@@ -138,10 +163,10 @@ async fn forward(
     let heals = faults.heals.subscribe();
     let (mut client_read, mut client_write) = client.split();
     let (mut server_read, mut server_write) = server.split();
-    let never = AtomicBool::new(false);
+    let never = Mutex::default();
     let copy = async {
         tokio::select! {
-            _ = copy_until(&mut client_read, &mut server_write, &faults.cut_after_commit) => {}
+            _ = copy_until(&mut client_read, &mut server_write, &faults.cut_after) => {}
             _ = copy_until(&mut server_read, &mut client_write, &never) => {}
         }
     };
@@ -151,22 +176,43 @@ async fn forward(
     }
 }
 
-/// Copies until `from` closes, or, with `cut` armed, until a chunk holding
-/// a `COMMIT` query has been written (disarming it).
+/// Copies until `from` closes, or, with `cut` armed, until the marker
+/// arrives: then, forwarding, until the marker and a `Sync` after it have
+/// been written, or else at once, without writing the marked chunk. Either
+/// disarms it.
 async fn copy_until(
     from: &mut (impl AsyncReadExt + Unpin),
     to: &mut (impl AsyncWriteExt + Unpin),
-    cut: &AtomicBool,
+    cut: &Mutex<Option<Cut>>,
 ) -> std::io::Result<()> {
+    /// The frontend's `Sync`: type `S`, length 4.
+    const SYNC: &[u8] = b"S\0\0\0\x04";
+    let contains = |haystack: &[u8], needle: &[u8]| {
+        haystack.windows(needle.len()).any(|bytes| bytes == needle)
+    };
     let mut buffer = [0; 8192];
+    let mut marked = false;
     loop {
         let read = from.read(&mut buffer).await?;
         if read == 0 {
             return Ok(());
         }
-        to.write_all(&buffer[..read]).await?;
-        let commit = buffer[..read].windows(7).any(|bytes| bytes == b"COMMIT\0");
-        if commit && cut.swap(false, Ordering::SeqCst) {
+        let chunk = &buffer[..read];
+        if !marked {
+            let mut armed = cut.lock().unwrap();
+            if armed
+                .as_ref()
+                .is_some_and(|cut| contains(chunk, &cut.marker))
+            {
+                let forward = armed.take().is_some_and(|cut| cut.forward);
+                if !forward {
+                    return Ok(());
+                }
+                marked = true;
+            }
+        }
+        to.write_all(chunk).await?;
+        if marked && contains(chunk, SYNC) {
             to.flush().await?;
             return Ok(());
         }

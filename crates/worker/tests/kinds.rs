@@ -86,7 +86,13 @@ async fn worker_kinds_naming_a_kind_without_a_handler_is_bad_config() {
 #[tokio::test]
 async fn a_worker_claims_nothing_until_the_database_has_its_migrations() {
     let (db, newest) = TestDb::behind_newest_migration().await;
-    testkit::enqueue(&db.pool, &[NewJob::new(&Noop {})]).await;
+    // A plain insert: the enqueue's own function may be what the missing
+    // migration adds.
+    sqlx::query("insert into jobs (kind) values ($1)")
+        .bind(Noop::KIND)
+        .execute(&db.pool)
+        .await
+        .unwrap();
 
     let worker = start(&db, &[]).await;
     worker
