@@ -3,7 +3,9 @@
 # stack (request id, trace span, in-flight tracking, error shaping, panic
 # catching, load shedding, timeout, body limit) against axum's bare hello
 # world and against the stack a user would otherwise assemble
-# (examples/typical_stack.rs), and on `GET /v1/orders/{id}` (one indexed PostgreSQL read), all with
+# (examples/typical_stack.rs), in two forms: typical, with an INFO access
+# line per request, and lean (`--lean`), without one, as the api; and on
+# `GET /v1/orders/{id}` (one indexed PostgreSQL read), all with
 # the same load tool, the same keep-alive connections, in the same run. Also
 # idle RSS and the time from exec to `api ready`.
 #
@@ -25,24 +27,13 @@ api=target/release/api
 bare=target/release/examples/bare_hello
 typical=target/release/examples/typical_stack
 
-db="bench_api_$$"
-server_url=$DATABASE_URL
-db_url="${DATABASE_URL%/*}/$db"
-psql -q "$server_url" -c "create database $db"
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    psql -q "$server_url" -c "drop database if exists $db" || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-DATABASE_URL=$db_url "$api" migrate >/dev/null
+# shellcheck source=common.sh
+source crates/api/bench/common.sh "bench_api_$$"
 
 api_addr=127.0.0.1:18180
 bare_addr=127.0.0.1:18181
 typical_addr=127.0.0.1:18183
+lean_addr=127.0.0.1:18184
 quiet_addr=127.0.0.1:18182
 
 # Production-like settings: JSON logs at info, defaults for every limit.
@@ -73,6 +64,8 @@ pids+=("$!")
 # JSON logs at INFO, like the api; its per-request log lines go nowhere.
 RUST_LOG=info "$typical" "$typical_addr" >/dev/null &
 pids+=("$!")
+RUST_LOG=info "$typical" "$lean_addr" --lean >/dev/null &
+pids+=("$!")
 # The same binary with RUST_LOG=warn: no per-request span is created, which
 # shows what the request span costs with JSON logs.
 DATABASE_URL=$db_url LISTEN_ADDR=$quiet_addr OPS_LISTEN_ADDR=127.0.0.1:18191 \
@@ -87,21 +80,22 @@ order_id=$(curl -sf -X POST "http://$api_addr/v1/orders" -H 'content-type: appli
     -d '{"customer_id":"bench","items":[{"sku":"s","qty":1}]}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 
 load() { wrk -t2 -c"$connections" -d"${seconds}s" "$1" | awk '/Requests\/sec/ {print $2}'; }
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
-bare_rps=(); typical_rps=(); api_rps=(); quiet_rps=(); order_rps=()
+bare_rps=(); typical_rps=(); lean_rps=(); api_rps=(); quiet_rps=(); order_rps=()
 for run in $(seq "$runs"); do
     bare_rps+=("$(load "http://$bare_addr/")")
     typical_rps+=("$(load "http://$typical_addr/")")
+    lean_rps+=("$(load "http://$lean_addr/")")
     api_rps+=("$(load "http://$api_addr/")")
     quiet_rps+=("$(load "http://$quiet_addr/")")
     order_rps+=("$(load "http://$api_addr/v1/orders/$order_id")")
-    echo "run $run: bare ${bare_rps[-1]}  typical ${typical_rps[-1]}  api / ${api_rps[-1]}  api warn / ${quiet_rps[-1]}  api order ${order_rps[-1]}" >&2
+    echo "run $run: bare ${bare_rps[-1]}  typical ${typical_rps[-1]}  lean ${lean_rps[-1]}  api / ${api_rps[-1]}  api warn / ${quiet_rps[-1]}  api order ${order_rps[-1]}" >&2
 done
 api_loaded_rss=$(rss "$api_pid")
 
 bare_median=$(median "${bare_rps[@]}")
 typical_median=$(median "${typical_rps[@]}")
+lean_median=$(median "${lean_rps[@]}")
 api_median=$(median "${api_rps[@]}")
 quiet_median=$(median "${quiet_rps[@]}")
 order_median=$(median "${order_rps[@]}")
@@ -112,12 +106,14 @@ wrk -t2 -c$connections -d${seconds}s, keep-alive, $runs runs each, interleaved; 
 |---|---|---|
 | bare axum hello world, \`GET /\` | $bare_median | ${bare_rps[*]} |
 | typical production stack, \`GET /\` | $typical_median | ${typical_rps[*]} |
+| lean production stack (no access line), \`GET /\` | $lean_median | ${lean_rps[*]} |
 | api, full stack, \`GET /\` | $api_median | ${api_rps[*]} |
 | api, full stack, \`GET /\`, RUST_LOG=warn | $quiet_median | ${quiet_rps[*]} |
 | api, \`GET /v1/orders/{id}\` | $order_median | ${order_rps[*]} |
 
 ratio api / bare on \`GET /\`: $(python3 -c "print(round($api_median/$bare_median, 3))") (RUST_LOG=warn: $(python3 -c "print(round($quiet_median/$bare_median, 3))"))
 ratio api / typical on \`GET /\`: $(python3 -c "print(round($api_median/$typical_median, 3))")
+ratio api / lean on \`GET /\`: $(python3 -c "print(round($api_median/$lean_median, 3))")
 
 | | api | bare |
 |---|---|---|
