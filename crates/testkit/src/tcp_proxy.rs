@@ -166,7 +166,18 @@ async fn forward(
     let never = Mutex::default();
     let copy = async {
         tokio::select! {
-            _ = copy_until(&mut client_read, &mut server_write, &faults.cut_after) => {}
+            copied = copy_until(&mut client_read, &mut server_write, &faults.cut_after) => {
+                // Forwarded, the statement is the server's; its answer is
+                // read here and dropped, so the commit is done before the
+                // client's connection closes, and the client never hears.
+                if let Ok(Copied::ForwardedMarked) = copied {
+                    let _ = tokio::time::timeout(
+                        std::time::Duration::from_secs(5),
+                        read_until_ready_for_query(&mut server_read),
+                    )
+                    .await;
+                }
+            }
             _ = copy_until(&mut server_read, &mut client_write, &never) => {}
         }
     };
@@ -176,45 +187,80 @@ async fn forward(
     }
 }
 
+/// How a copy ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Copied {
+    /// `from` closed, or the marked chunk was dropped unforwarded.
+    Ended,
+    /// The marked statement was forwarded, up to its `Sync`.
+    ForwardedMarked,
+}
+
+/// Reads from the server until its `ReadyForQuery` (type `Z`, length 5),
+/// which follows the commit of the statement before it, or until it closes.
+async fn read_until_ready_for_query(from: &mut (impl AsyncReadExt + Unpin)) {
+    const READY_FOR_QUERY: &[u8] = b"Z\0\0\0\x05";
+    let mut seen = Vec::new();
+    let mut buffer = [0; 8192];
+    while let Ok(read @ 1..) = from.read(&mut buffer).await {
+        seen.extend_from_slice(&buffer[..read]);
+        if find(&seen, READY_FOR_QUERY).is_some() {
+            return;
+        }
+    }
+}
+
+/// Where `needle` starts in `haystack`.
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack
+        .windows(needle.len())
+        .position(|bytes| bytes == needle)
+}
+
 /// Copies until `from` closes, or, with `cut` armed, until the marker
 /// arrives: then, forwarding, until the marker and a `Sync` after it have
 /// been written, or else at once, without writing the marked chunk. Either
-/// disarms it.
+/// disarms it. A read may end anywhere in a message, so the `Sync` is
+/// looked for after the marker, across the reads that follow it.
 async fn copy_until(
     from: &mut (impl AsyncReadExt + Unpin),
     to: &mut (impl AsyncWriteExt + Unpin),
     cut: &Mutex<Option<Cut>>,
-) -> std::io::Result<()> {
+) -> std::io::Result<Copied> {
     /// The frontend's `Sync`: type `S`, length 4.
     const SYNC: &[u8] = b"S\0\0\0\x04";
-    let contains = |haystack: &[u8], needle: &[u8]| {
-        haystack.windows(needle.len()).any(|bytes| bytes == needle)
-    };
     let mut buffer = [0; 8192];
-    let mut marked = false;
+    // From the marker on: what was forwarded since, searched for the Sync.
+    let mut after_marker: Option<Vec<u8>> = None;
     loop {
         let read = from.read(&mut buffer).await?;
         if read == 0 {
-            return Ok(());
+            return Ok(Copied::Ended);
         }
         let chunk = &buffer[..read];
-        if !marked {
-            let mut armed = cut.lock().unwrap();
-            if armed
-                .as_ref()
-                .is_some_and(|cut| contains(chunk, &cut.marker))
-            {
-                let forward = armed.take().is_some_and(|cut| cut.forward);
-                if !forward {
-                    return Ok(());
+        // Where this chunk's part after the marker begins, if it has one.
+        let mut from_marker = 0;
+        if after_marker.is_none() {
+            let marked = {
+                let mut armed = cut.lock().unwrap();
+                let at = armed.as_ref().and_then(|cut| find(chunk, &cut.marker));
+                at.map(|at| (at, armed.take().is_some_and(|cut| cut.forward)))
+            };
+            match marked {
+                Some((_, false)) => return Ok(Copied::Ended),
+                Some((at, true)) => {
+                    after_marker = Some(Vec::new());
+                    from_marker = at;
                 }
-                marked = true;
+                None => {}
             }
         }
         to.write_all(chunk).await?;
-        if marked && contains(chunk, SYNC) {
-            to.flush().await?;
-            return Ok(());
+        if let Some(since) = after_marker.as_mut() {
+            since.extend_from_slice(&chunk[from_marker..]);
+            if find(since, SYNC).is_some() {
+                return Ok(Copied::ForwardedMarked);
+            }
         }
     }
 }
