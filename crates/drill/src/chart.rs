@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::load::record::{Op, Outcome, Record};
 use crate::timeline::{PodEvent, PodEventKind, Window};
-use crate::verdict::latency_histogram;
+use crate::verdict::{latency_histogram, record_micros};
 
 /// One second of the run.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
@@ -45,7 +45,7 @@ pub fn per_second(records: &[Record]) -> Vec<Second> {
         }
         if record.op != Op::Watch {
             second.requests += 1;
-            histogram.saturating_record(record.latency_us.max(1));
+            record_micros(histogram, record.latency_us);
         }
     }
     seconds

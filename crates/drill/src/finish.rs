@@ -11,6 +11,7 @@ use crate::db;
 use crate::load::record::Recorder;
 use crate::long_jobs::{self, LongJobs};
 use crate::report::{Context, Report};
+use crate::requests_file;
 use crate::tail;
 use crate::ticks;
 use crate::timeline::Timeline;
@@ -50,8 +51,8 @@ pub async fn wait_for_queue(
     Ok(drained)
 }
 
-/// Judges the run, writes `report.json` and `timeline.svg` into `out`, and
-/// prints the summary. Returns whether it passed.
+/// Judges the run, writes `report.json`, `requests.csv` and `timeline.svg`
+/// into `out`, and prints the summary. Returns whether it passed.
 pub async fn judge_and_report(
     pool: &PgPool,
     recorder: &Recorder,
@@ -94,6 +95,8 @@ pub async fn judge_and_report(
 
     let report_path = out.join("report.json");
     report.write(&report_path)?;
+    let requests_path = out.join("requests.csv");
+    requests_file::write(&requests_path, &records)?;
     let chart_path = out.join("timeline.svg");
     let title = format!(
         "rolling-restart drill ({}): {}",
@@ -109,8 +112,9 @@ pub async fn judge_and_report(
     )?;
     println!("{}", report.summary());
     println!(
-        "  report: {}\n  chart:  {}",
+        "  report:   {}\n  requests: {}\n  chart:    {}",
         report_path.display(),
+        requests_path.display(),
         chart_path.display()
     );
     Ok(judged.pass)

@@ -22,6 +22,7 @@ pub mod pod;
 pub mod progress;
 pub mod proxy;
 pub mod report;
+pub mod requests_file;
 pub mod rollout;
 pub mod tail;
 pub mod ticks;

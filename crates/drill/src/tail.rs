@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::load::record::{Op, Record};
 use crate::timeline::{PodEvent, PodEventKind};
-use crate::verdict::{Latency, latency_histogram};
+use crate::verdict::{Latency, latency_histogram, record_micros};
 
 /// How long after an event its requests count as after it.
 pub const AFTER_EVENT_MS: f64 = 2000.0;
@@ -57,7 +57,7 @@ pub fn after_events(records: &[Record], events: &[PodEvent]) -> Tail {
     let latency_of = |records: &mut dyn Iterator<Item = &&Record>| {
         let mut histogram = latency_histogram();
         for record in records {
-            histogram.saturating_record(record.latency_us.max(1));
+            record_micros(&mut histogram, record.latency_us);
         }
         (!histogram.is_empty()).then(|| Latency::of(&histogram))
     };

@@ -97,9 +97,11 @@ impl Split {
     }
 
     fn record(&mut self, record: &Record) {
-        self.from_due.saturating_record(record.latency_us.max(1));
-        self.from_send
-            .saturating_record(record.latency_us.saturating_sub(record.lag_us).max(1));
+        record_micros(&mut self.from_due, record.latency_us);
+        record_micros(
+            &mut self.from_send,
+            record.latency_us.saturating_sub(record.lag_us),
+        );
     }
 
     fn latencies(&self) -> Option<(Latency, Latency)> {
@@ -111,6 +113,12 @@ impl Split {
 /// A histogram from 1 µs to an hour at 3 significant digits.
 pub fn latency_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("static bounds are valid")
+}
+
+/// Records `micros` into a [`latency_histogram`]: a 0 counts as its lowest
+/// value, 1 µs, and anything past an hour as an hour.
+pub fn record_micros(histogram: &mut Histogram<u64>, micros: u64) {
+    histogram.saturating_record(micros.max(1));
 }
 
 /// Counts every record; latency only for the open-loop requests (creates
@@ -141,7 +149,7 @@ pub fn tally(records: &[Record], windows: &[Window]) -> Tally {
             &mut steady
         };
         split.record(record);
-        lag.saturating_record(record.lag_us.max(1));
+        record_micros(&mut lag, record.lag_us);
         if record.lag_us as f64 > LATE_AFTER_MS * 1000.0 {
             late_requests += 1;
         }

@@ -26,6 +26,8 @@ fn service_binaries() -> Option<(PathBuf, PathBuf)> {
 struct Drill {
     exit_code: Option<i32>,
     report: Value,
+    /// `requests.csv`, whole.
+    requests: String,
     output: String,
 }
 
@@ -91,9 +93,12 @@ async fn drill_with(api: &Path, worker: &Path, extra: &[&str]) -> Option<Drill> 
         out.path().join("timeline.svg").is_file(),
         "no chart:\n{printed}"
     );
+    let requests = std::fs::read_to_string(out.path().join("requests.csv"))
+        .unwrap_or_else(|error| panic!("no requests.csv ({error}):\n{printed}"));
     Some(Drill {
         exit_code: output.status.code(),
         report: serde_json::from_slice(&report).unwrap(),
+        requests,
         output: printed,
     })
 }
@@ -166,6 +171,13 @@ async fn the_default_drill_passes_with_a_long_job_resumed_through_its_rollout() 
         drill.output
     );
     assert!(report["p99_rollout_ms"].is_f64(), "{}", drill.output);
+    // requests.csv: a header, then one line per request sent.
+    let mut lines = drill.requests.lines();
+    assert_eq!(lines.next(), Some(drill::requests_file::HEADER));
+    let lines: Vec<&str> = lines.collect();
+    assert_eq!(Some(lines.len() as u64), report["requests_total"].as_u64());
+    let creates = lines.iter().filter(|l| l.contains(",create,ok,")).count();
+    assert_eq!(Some(creates as u64), report["creates"].as_u64());
     // max_unavailable = 0: the Service never had fewer than 2 endpoints.
     assert!(
         fewest_endpoints_during_the_run(report, 2) >= 2,
