@@ -12,6 +12,11 @@ use time::OffsetDateTime;
 use crate::floors::{ClaimFloors, ClaimKey};
 use crate::job::{ClaimedJob, Fence};
 
+/// The claim: a worker's most frequent statement, prepared on its pool's
+/// connections before it starts claiming (`service::db::warm`).
+pub const CLAIM: &str = "select id, lease, kind, payload, attempt, max_attempts, trace_context, cursor, priority, run_at
+     from queue_claim($1, $2, $3, $4, $5, $6, $7)";
+
 /// Distinguishes the rescuer's advisory lock from any other in the database.
 const RESCUE_LOCK_KEY: i64 = 0x6a6f_6273_7265_7363; // "jobsresc"
 
@@ -155,19 +160,16 @@ impl Claimer {
         let run_ats: Vec<Option<OffsetDateTime>> =
             from.iter().map(|(_, key)| key.map(|k| k.run_at)).collect();
         let ids: Vec<Option<i64>> = from.iter().map(|(_, key)| key.map(|k| k.id)).collect();
-        let rows: Vec<ClaimedRow> = sqlx::query_as(
-            "select id, lease, kind, payload, attempt, max_attempts, trace_context, cursor, priority, run_at
-             from queue_claim($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(i64::from(free_slots))
-        .bind(&self.worker_id)
-        .bind(self.lease_length.as_secs_f64())
-        .bind(&kinds)
-        .bind(&priorities)
-        .bind(&run_ats)
-        .bind(&ids)
-        .fetch_all(executor)
-        .await?;
+        let rows: Vec<ClaimedRow> = sqlx::query_as(CLAIM)
+            .bind(i64::from(free_slots))
+            .bind(&self.worker_id)
+            .bind(self.lease_length.as_secs_f64())
+            .bind(&kinds)
+            .bind(&priorities)
+            .bind(&run_ats)
+            .bind(&ids)
+            .fetch_all(executor)
+            .await?;
         Ok(rows
             .into_iter()
             .map(|row| {

@@ -46,7 +46,7 @@ pub mod schedule;
 mod stats;
 
 pub use checkpoint::checkpoint;
-pub use claimer::{Claimer, Renewal, Rescued};
+pub use claimer::{CLAIM, Claimer, Renewal, Rescued};
 pub use enqueue::{CHANNEL, ENQUEUE, add_job_arguments, enqueue, enqueue_many};
 pub use finish::{Backoff, Completed, FailOutcome, complete, complete_many, discard, fail};
 pub use floors::ClaimFloors;

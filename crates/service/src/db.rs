@@ -48,8 +48,9 @@ pub async fn connect_with(
         .await
 }
 
-/// Opens `connections` of the pool and prepares `statements` on each, for a
-/// service to do before it says it is ready.
+/// Opens `connections` of the pool, one every [`CONNECTION_SPACING`], and
+/// prepares `statements` on each, for a service to do before it says it is
+/// ready.
 ///
 /// A new pod's first requests otherwise open the pool's connections (a TCP
 /// and authentication handshake each) and parse their statements, while
@@ -57,6 +58,12 @@ pub async fn connect_with(
 /// tail in the seconds after a new pod joins (docs/benchmarks.md, "Latency
 /// through a rollout"). sqlx keeps a connection's prepared statements in
 /// its cache, and `min_connections` keeps the connections open.
+///
+/// Spaced out because each new connection starts a PostgreSQL backend,
+/// whose first statements cost the server 13 to 25 ms of CPU (a profile
+/// on a two-core machine: the fork, page faults on the shared memory, the
+/// catalog caches). A worker's pool opened in the same instant took both
+/// cores, and every request the database served meanwhile waited.
 pub async fn warm(
     pool: &PgPool,
     connections: u32,
@@ -66,15 +73,23 @@ pub async fn warm(
     // Held together, so that each acquire opens a connection of its own.
     let mut held = Vec::new();
     for _ in 0..connections {
-        held.push(pool.acquire().await?);
-    }
-    for connection in &mut held {
+        if !held.is_empty() {
+            tokio::time::sleep(CONNECTION_SPACING).await;
+        }
+        let mut connection = pool.acquire().await?;
         for statement in statements {
             connection.prepare(statement.into_sql_str()).await?;
         }
+        held.push(connection);
     }
     Ok(())
 }
+
+/// Between two connections opened at start-up or closed at shutdown: about
+/// what a new backend costs the server in CPU, so that opening a pool takes
+/// at most about half a core, and closing one (an exiting backend costs 3
+/// to 5 ms) less.
+pub const CONNECTION_SPACING: Duration = Duration::from_millis(20);
 
 /// Runs one database call, but gives up after `limit`: a call on a
 /// connection whose server stopped answering would otherwise wait for the
@@ -119,7 +134,26 @@ pub fn is_unavailable(error: &sqlx::Error) -> bool {
 /// `Pool::close` waits without bound for every checked-out connection, so it
 /// belongs in the close phase, whose budget bounds it, after everything that
 /// uses the pool has stopped.
+///
+/// The connections beyond `min_connections` are closed first, one every
+/// [`CONNECTION_SPACING`]. Each one closed ends a PostgreSQL backend, and a
+/// backend's exit tears down its mapping of the server's shared memory:
+/// milliseconds of the database's CPU. A worker's ten closed at once took
+/// both cores of a two-core machine for tens of milliseconds, and every
+/// request served meanwhile waited (docs/benchmarks.md, "Latency through a
+/// rollout"). The last `min_connections` are left to `Pool::close`: closing
+/// one of those makes sqlx open a replacement.
 pub async fn close(pool: PgPool) -> Result<(), shutdown::HookError> {
+    let beyond_min = pool
+        .size()
+        .saturating_sub(pool.options().get_min_connections());
+    for _ in 0..beyond_min {
+        let Some(connection) = pool.try_acquire() else {
+            break;
+        };
+        let _ = connection.close().await;
+        tokio::time::sleep(CONNECTION_SPACING).await;
+    }
     pool.close().await;
     Ok(())
 }

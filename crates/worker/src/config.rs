@@ -194,6 +194,19 @@ impl Args {
         }
     }
 
+    /// How many of the pool's connections start-up opens, one at a time: one
+    /// per job slot, up to DATABASE_MAX_CONNECTIONS, and at least
+    /// DATABASE_MIN_CONNECTIONS. A worker that starts into a backlog claims
+    /// a job per slot at once, and its pool would otherwise open that many
+    /// connections in the same instant (`service::db::warm` says why that
+    /// costs the requests the database serves meanwhile).
+    pub fn connections_at_start(&self) -> u32 {
+        let max = self.database.database_max_connections;
+        self.worker_concurrency
+            .min(max)
+            .max(self.database.min_connections())
+    }
+
     pub fn worker_id(&self) -> String {
         self.worker_id.clone().unwrap_or_else(|| {
             let host = std::fs::read_to_string("/proc/sys/kernel/hostname")

@@ -75,6 +75,15 @@ async fn main() -> ExitCode {
     )
     .await;
 
+    // The pool's connections opened one at a time, and the claim prepared
+    // on each, before the first claim. Not fatal: in an upgrade the worker
+    // may start before its migrate Job has created what the claim names,
+    // and claims nothing until it has.
+    let warm = service::db::warm(&pool, args.connections_at_start(), &[queue::CLAIM]);
+    if let Err(error) = warm.await {
+        tracing::warn!(%error, "could not warm the pool: the claim is prepared at first use");
+    }
+
     let worker_id = args.worker_id();
     let claimer = Claimer::new(
         pool.clone(),

@@ -57,6 +57,7 @@ pub async fn start(db: &TestDb, env: &[(&str, &str)]) -> Service {
     worker
 }
 
+#[allow(unused_imports)] // as dead_code above: not every binary waits
 pub use testkit::wait_until;
 
 /// The worker's `/metrics` text, from the ops port its ready event names.

@@ -1,0 +1,58 @@
+//! Closing the pool at shutdown: every connection closed, within the close
+//! phase, and the ones beyond `min_connections` one at a time, so that the
+//! database's backends do not all exit in the same instant.
+
+use std::time::{Duration, Instant};
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use testkit::TestDb;
+
+const APPLICATION: &str = "db-close-test";
+
+async fn backends(observer: &sqlx::PgPool) -> i64 {
+    sqlx::query_scalar("select count(*) from pg_stat_activity where application_name = $1")
+        .bind(APPLICATION)
+        .fetch_one(observer)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn close_ends_every_connection_those_beyond_the_minimum_spaced_out() {
+    let db = TestDb::new().await;
+    let options: PgConnectOptions = db.url.parse::<PgConnectOptions>().unwrap();
+    let pool = PgPoolOptions::new()
+        .min_connections(2)
+        .max_connections(6)
+        .connect_with(options.application_name(APPLICATION))
+        .await
+        .unwrap();
+    // Six held at once: the pool opens six.
+    let mut held = Vec::new();
+    for _ in 0..6 {
+        held.push(pool.acquire().await.unwrap());
+    }
+    drop(held);
+    assert_eq!(backends(&db.pool).await, 6);
+
+    let started = Instant::now();
+    tokio::time::timeout(Duration::from_secs(10), service::db::close(pool))
+        .await
+        .expect("the pool closes: no replacement is opened for one closed")
+        .unwrap();
+    let took = started.elapsed();
+
+    // Four beyond the minimum of two, each followed by the spacing.
+    assert!(
+        took >= service::db::CONNECTION_SPACING * 4,
+        "the four beyond the minimum were closed one at a time: {took:?}"
+    );
+    testkit::wait_until(
+        &db.pool,
+        "every backend of the closed pool to exit",
+        Duration::from_secs(10),
+        "select (not exists (select from pg_stat_activity
+                             where application_name = 'db-close-test'))::int::int8",
+    )
+    .await;
+}
