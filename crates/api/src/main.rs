@@ -83,11 +83,7 @@ async fn main() -> ExitCode {
     // `/readyz` can turn 200: a new pod's first requests pay for neither.
     // Not fatal: in an upgrade the pod may start before its migrate Job has
     // created what a statement names, and stays unready until it has.
-    let warm = service::db::warm(
-        &pool,
-        args.database.min_connections(),
-        api::db::HOT_STATEMENTS,
-    );
+    let warm = service::db::warm(&pool, api::db::HOT_STATEMENTS);
     if let Err(error) = warm.await {
         tracing::warn!(%error, "could not warm the pool: its statements are prepared at first use");
     }

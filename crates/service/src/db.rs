@@ -25,6 +25,11 @@ pub async fn connect(args: &DatabaseArgs) -> Result<PgPool, sqlx::Error> {
 }
 
 /// [`connect`], with more session settings for every connection.
+///
+/// The pool opens one connection here, to tell a wrong setting at start-up;
+/// the rest of its minimum is left to [`warm`], which opens them spaced
+/// out. sqlx's eager `connect_with` would open the whole minimum back to
+/// back, and a worker's minimum is a connection per job slot.
 pub async fn connect_with(
     args: &DatabaseArgs,
     settings: &[(&str, &str)],
@@ -40,39 +45,37 @@ pub async fn connect_with(
             ("tcp_keepalives_count", "3"),
         ])
         .options(settings.iter().copied());
-    PgPoolOptions::new()
+    let pool = PgPoolOptions::new()
         .max_connections(args.database_max_connections)
         .min_connections(args.min_connections())
         .acquire_timeout(args.database_acquire_timeout)
-        .connect_with(options)
-        .await
+        .connect_lazy_with(options);
+    drop(pool.acquire().await?);
+    Ok(pool)
 }
 
-/// Opens `connections` of the pool, one every [`CONNECTION_SPACING`], and
-/// prepares `statements` on each, for a service to do before it says it is
-/// ready.
+/// Opens the pool's `min_connections`, one every [`CONNECTION_SPACING`],
+/// and prepares `statements` on each, for a service to do before it says
+/// it is ready.
 ///
 /// A new pod's first requests otherwise open the pool's connections (a TCP
 /// and authentication handshake each) and parse their statements, while
 /// the proxy is already sending them traffic: that was part of the latency
 /// tail in the seconds after a new pod joins (docs/benchmarks.md, "Latency
 /// through a rollout"). sqlx keeps a connection's prepared statements in
-/// its cache, and `min_connections` keeps the connections open.
+/// its cache, and `min_connections` keeps the connections open while the
+/// service serves.
 ///
 /// Spaced out because each new connection starts a PostgreSQL backend,
 /// whose first statements cost the server 13 to 25 ms of CPU (a profile
 /// on a two-core machine: the fork, page faults on the shared memory, the
 /// catalog caches). A worker's pool opened in the same instant took both
 /// cores, and every request the database served meanwhile waited.
-pub async fn warm(
-    pool: &PgPool,
-    connections: u32,
-    statements: &[&'static str],
-) -> Result<(), sqlx::Error> {
+pub async fn warm(pool: &PgPool, statements: &[&'static str]) -> Result<(), sqlx::Error> {
     use sqlx::{Executor as _, SqlSafeStr as _};
     // Held together, so that each acquire opens a connection of its own.
     let mut held = Vec::new();
-    for _ in 0..connections {
+    for _ in 0..pool.options().get_min_connections() {
         if !held.is_empty() {
             tokio::time::sleep(CONNECTION_SPACING).await;
         }
@@ -135,25 +138,25 @@ pub fn is_unavailable(error: &sqlx::Error) -> bool {
 /// belongs in the close phase, whose budget bounds it, after everything that
 /// uses the pool has stopped.
 ///
-/// The connections beyond `min_connections` are closed first, one every
-/// [`CONNECTION_SPACING`]. Each one closed ends a PostgreSQL backend, and a
-/// backend's exit tears down its mapping of the server's shared memory:
-/// milliseconds of the database's CPU. A worker's ten closed at once took
-/// both cores of a two-core machine for tens of milliseconds, and every
-/// request served meanwhile waited (docs/benchmarks.md, "Latency through a
-/// rollout"). The last `min_connections` are left to `Pool::close`: closing
-/// one of those makes sqlx open a replacement.
+/// The connections are closed one every [`CONNECTION_SPACING`]. Each one
+/// closed ends a PostgreSQL backend, and a backend's exit tears down its
+/// mapping of the server's shared memory: milliseconds of the database's
+/// CPU. A worker's ten closed at once took both cores of a two-core machine
+/// for tens of milliseconds, and every request served meanwhile waited
+/// (docs/benchmarks.md, "Latency through a rollout").
+///
+/// The idle connections are taken out before the pool is marked closed,
+/// and closed after: a connection closed while the pool is open and at its
+/// minimum makes sqlx open a replacement, but a closed pool opens nothing.
 pub async fn close(pool: PgPool) -> Result<(), shutdown::HookError> {
-    let beyond_min = pool
-        .size()
-        .saturating_sub(pool.options().get_min_connections());
-    for _ in 0..beyond_min {
-        let Some(connection) = pool.try_acquire() else {
-            break;
-        };
+    let idle: Vec<_> = std::iter::from_fn(|| pool.try_acquire()).collect();
+    let closed = pool.close();
+    for (index, connection) in idle.into_iter().enumerate() {
+        if index > 0 {
+            tokio::time::sleep(CONNECTION_SPACING).await;
+        }
         let _ = connection.close().await;
-        tokio::time::sleep(CONNECTION_SPACING).await;
     }
-    pool.close().await;
+    closed.await;
     Ok(())
 }

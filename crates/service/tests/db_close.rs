@@ -1,7 +1,9 @@
 //! Closing the pool at shutdown: every connection closed, within the close
-//! phase, and the ones beyond `min_connections` one at a time, so that the
-//! database's backends do not all exit in the same instant.
+//! phase, one at a time, so that the database's backends do not all exit
+//! in the same instant.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -18,12 +20,18 @@ async fn backends(observer: &sqlx::PgPool) -> i64 {
 }
 
 #[tokio::test]
-async fn close_ends_every_connection_those_beyond_the_minimum_spaced_out() {
+async fn close_ends_every_connection_one_at_a_time_those_inside_the_minimum_too() {
     let db = TestDb::new().await;
     let options: PgConnectOptions = db.url.parse::<PgConnectOptions>().unwrap();
+    let opened = Arc::new(AtomicUsize::new(0));
+    let counter = opened.clone();
     let pool = PgPoolOptions::new()
         .min_connections(2)
         .max_connections(6)
+        .after_connect(move |_, _| {
+            counter.fetch_add(1, Ordering::Relaxed);
+            Box::pin(async { Ok(()) })
+        })
         .connect_with(options.application_name(APPLICATION))
         .await
         .unwrap();
@@ -42,10 +50,10 @@ async fn close_ends_every_connection_those_beyond_the_minimum_spaced_out() {
         .unwrap();
     let took = started.elapsed();
 
-    // Four beyond the minimum of two, each followed by the spacing.
+    // Six, with the spacing between each two.
     assert!(
-        took >= service::db::CONNECTION_SPACING * 4,
-        "the four beyond the minimum were closed one at a time: {took:?}"
+        took >= service::db::CONNECTION_SPACING * 5,
+        "the six were closed one at a time: {took:?}"
     );
     testkit::wait_until(
         &db.pool,
@@ -55,4 +63,7 @@ async fn close_ends_every_connection_those_beyond_the_minimum_spaced_out() {
                              where application_name = 'db-close-test'))::int::int8",
     )
     .await;
+    // Closing one inside the minimum of an open pool makes sqlx open a
+    // replacement: a backend started at shutdown, for nothing.
+    assert_eq!(opened.load(Ordering::Relaxed), 6, "no replacement opened");
 }

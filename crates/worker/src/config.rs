@@ -72,6 +72,13 @@ pub struct Args {
     #[arg(long, env = "QUEUE_POLL_INTERVAL", value_name = "QUEUE_POLL_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
     pub queue_poll_interval: Duration,
 
+    /// The least time between a claim that found fewer jobs than it had
+    /// slots for and the next claim, so that the jobs enqueued meanwhile are
+    /// claimed together. A job on a busy queue may wait this much longer; a
+    /// backlog is claimed without pause. 0s claims on every hint.
+    #[arg(long, env = "QUEUE_CLAIM_COOLDOWN", value_name = "QUEUE_CLAIM_COOLDOWN", default_value = "10ms", value_parser = humantime::parse_duration)]
+    pub queue_claim_cooldown: Duration,
+
     /// `hand-back`, or `discard`: a negative control for the upgrade drill,
     /// which must be able to see a worker that discards the payloads it
     /// cannot decode lose a newer release's jobs. Never deploy `discard`.
@@ -156,6 +163,15 @@ impl Args {
                 ));
             }
         }
+        // A cooldown as long as the poll interval would make every job on a
+        // busy queue wait as if its NOTIFY had been lost.
+        if self.queue_claim_cooldown >= self.queue_poll_interval {
+            return Err(format!(
+                "QUEUE_CLAIM_COOLDOWN ({}) must be less than QUEUE_POLL_INTERVAL ({})",
+                humantime::format_duration(self.queue_claim_cooldown),
+                humantime::format_duration(self.queue_poll_interval)
+            ));
+        }
         Ok(())
     }
 
@@ -194,17 +210,20 @@ impl Args {
         }
     }
 
-    /// How many of the pool's connections start-up opens, one at a time: one
-    /// per job slot, up to DATABASE_MAX_CONNECTIONS, and at least
-    /// DATABASE_MIN_CONNECTIONS. A worker that starts into a backlog claims
-    /// a job per slot at once, and its pool would otherwise open that many
-    /// connections in the same instant (`service::db::warm` says why that
-    /// costs the requests the database serves meanwhile).
-    pub fn connections_at_start(&self) -> u32 {
-        let max = self.database.database_max_connections;
-        self.worker_concurrency
-            .min(max)
-            .max(self.database.min_connections())
+    /// The pool's settings, with its minimum raised to a connection per job
+    /// slot (up to DATABASE_MAX_CONNECTIONS): opened one at a time before
+    /// the first claim, and kept open while the worker serves. A worker
+    /// that starts into a backlog, or meets a burst of jobs after a quiet
+    /// spell, claims a job per slot at once, and its pool would otherwise
+    /// open that many connections in the same instant (`service::db::warm`
+    /// says why that costs the requests the database serves meanwhile).
+    pub fn database_for_job_slots(&self) -> DatabaseArgs {
+        let mut database = self.database.clone();
+        database.database_min_connections = self
+            .worker_concurrency
+            .min(database.database_max_connections)
+            .max(database.min_connections());
+        database
     }
 
     pub fn worker_id(&self) -> String {
@@ -244,4 +263,51 @@ pub enum Undecodable {
     /// Discarded at once, as a worker that trusts its own release would: the
     /// upgrade drill's negative control.
     Discard,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool_minimum(flags: &[&str]) -> u32 {
+        let mut argv = vec!["worker", "--database-url", "postgres://localhost/app"];
+        argv.extend(flags);
+        let args = Args::try_parse_from(argv).unwrap();
+        args.database_for_job_slots().min_connections()
+    }
+
+    #[test]
+    fn the_pools_minimum_is_a_connection_per_job_slot_within_its_bounds() {
+        assert_eq!(pool_minimum(&["--worker-concurrency", "8"]), 8);
+        let capped = [
+            "--worker-concurrency",
+            "20",
+            "--database-max-connections",
+            "10",
+        ];
+        assert_eq!(pool_minimum(&capped), 10);
+        let floored = [
+            "--worker-concurrency",
+            "1",
+            "--database-min-connections",
+            "3",
+        ];
+        assert_eq!(pool_minimum(&floored), 3);
+    }
+
+    #[test]
+    fn a_claim_cooldown_as_long_as_the_poll_interval_is_refused() {
+        let argv = [
+            "worker",
+            "--database-url",
+            "postgres://localhost/app",
+            "--queue-claim-cooldown",
+            "1s",
+        ];
+        let refused = Args::try_parse_from(argv).unwrap().validate().unwrap_err();
+        assert!(
+            refused.contains("QUEUE_CLAIM_COOLDOWN") && refused.contains("QUEUE_POLL_INTERVAL"),
+            "{refused}"
+        );
+    }
 }

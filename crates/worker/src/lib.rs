@@ -16,6 +16,7 @@ pub mod config;
 pub mod held;
 pub mod metrics;
 pub mod operator;
+pub mod pace;
 pub mod runner;
 pub mod scheduler;
 pub mod steps;

@@ -62,7 +62,8 @@ async fn main() -> ExitCode {
     service::shutdown_metrics::record(&mut shutdown);
     let handle = shutdown.handle();
 
-    let pool = match service::db::connect_with(&args.database, queue::SESSION_SETTINGS).await {
+    let database = args.database_for_job_slots();
+    let pool = match service::db::connect_with(&database, queue::SESSION_SETTINGS).await {
         Ok(pool) => pool,
         Err(error) => return service::exit::database_at_start(error),
     };
@@ -79,7 +80,7 @@ async fn main() -> ExitCode {
     // on each, before the first claim. Not fatal: in an upgrade the worker
     // may start before its migrate Job has created what the claim names,
     // and claims nothing until it has.
-    let warm = service::db::warm(&pool, args.connections_at_start(), &[queue::CLAIM]);
+    let warm = service::db::warm(&pool, &[queue::CLAIM]);
     if let Err(error) = warm.await {
         tracing::warn!(%error, "could not warm the pool: the claim is prepared at first use");
     }
@@ -103,6 +104,7 @@ async fn main() -> ExitCode {
         handlers: handlers.clone(),
         concurrency: args.worker_concurrency,
         poll_interval: args.queue_poll_interval,
+        claim_cooldown: args.queue_claim_cooldown,
         call_bound: args.database.call_bound(),
         held: Held::new(args.queue_lease),
         jobs: TaskTracker::new(),

@@ -11,7 +11,6 @@ use service::db::bounded;
 // What a worker stores in `last_error` is read by people and tools that
 // must not see a secret a panic or an error happened to quote.
 use service::secrets::redact;
-use sqlx::postgres::PgListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -23,6 +22,7 @@ use crate::context::{Done, JobContext, JobError, StepWatch};
 use crate::handler::Handlers;
 use crate::held::{Attempt, Held};
 use crate::metrics::JobMetrics;
+use crate::pace::ClaimPace;
 use crate::tally::{Ending, Tally};
 
 /// A job whose payload this release cannot decode is tried again soon: the
@@ -38,6 +38,9 @@ pub struct Runner {
     pub handlers: Arc<Handlers>,
     pub concurrency: u32,
     pub poll_interval: Duration,
+    /// The least time between a claim that came back short and the next
+    /// (`crate::pace`).
+    pub claim_cooldown: Duration,
     /// The longest a healthy database takes to answer one call
     /// (`DatabaseArgs::call_bound`); past it the call is abandoned.
     pub call_bound: Duration,
@@ -62,7 +65,8 @@ impl Runner {
             return;
         }
         let slots = Arc::new(Semaphore::new(self.concurrency as usize));
-        let mut listener = self.listen().await;
+        let mut pace =
+            ClaimPace::listen(self.claimer.pool(), self.call_bound, self.claim_cooldown).await;
         // A job that sorts before a floor waits at most one poll interval,
         // the wait a job whose NOTIFY was missed already has.
         let mut floors = ClaimFloors::new(self.poll_interval);
@@ -75,6 +79,12 @@ impl Runner {
                 permit = slots.clone().acquire_owned() => permit.expect("never closed"),
             };
             let mut permits = vec![first];
+            tokio::select! {
+                biased;
+                _ = stop.cancelled() => break,
+                _ = pace.before_claim() => {}
+            }
+            // Slots freed during the cooldown join this claim.
             while let Ok(permit) = slots.clone().try_acquire_owned() {
                 permits.push(permit);
             }
@@ -96,6 +106,7 @@ impl Runner {
                 self.hand_back_unstarted(claimed).await;
                 break;
             }
+            pace.claimed(claim_sent, permits.len(), claimed.len());
             let found_work = !claimed.is_empty();
             for (job, permit) in claimed.into_iter().zip(permits.drain(..)) {
                 self.spawn(job, permit, claim_sent);
@@ -105,16 +116,12 @@ impl Runner {
                 tokio::select! {
                     biased;
                     _ = stop.cancelled() => break,
-                    _ = wait_for_hint(&mut listener) => {}
+                    _ = pace.hint() => {}
                     _ = tokio::time::sleep(self.poll_interval) => {}
                 }
             }
         }
-        if let Some(mut listener) = listener
-            && let Err(error) = bounded(self.call_bound, listener.unlisten_all()).await
-        {
-            tracing::debug!(%error, "unlisten failed; the connection closes anyway");
-        }
+        pace.unlisten(self.call_bound).await;
     }
 
     /// Releases jobs claimed as intake stopped, never started.
@@ -159,28 +166,6 @@ impl Runner {
             tokio::select! {
                 _ = tokio::time::sleep(self.poll_interval) => {}
                 _ = stop.cancelled() => return false,
-            }
-        }
-    }
-
-    /// LISTEN is only a hint; without it the worker still polls.
-    async fn listen(&self) -> Option<PgListener> {
-        let connected = bounded(
-            self.call_bound,
-            PgListener::connect_with(self.claimer.pool()),
-        );
-        let mut listener = match connected.await {
-            Ok(listener) => listener,
-            Err(error) => {
-                tracing::warn!(%error, "cannot LISTEN; polling only");
-                return None;
-            }
-        };
-        match bounded(self.call_bound, listener.listen(queue::CHANNEL)).await {
-            Ok(()) => Some(listener),
-            Err(error) => {
-                tracing::warn!(%error, "cannot LISTEN; polling only");
-                None
             }
         }
     }
@@ -403,18 +388,6 @@ impl Runner {
     ) -> Ending {
         tracing::warn!(job_id = fence.id.0, claim = fence.claim, %error, "{what} failed; the lease will expire and the job run again");
         Ending::LeaseLost
-    }
-}
-
-async fn wait_for_hint(listener: &mut Option<PgListener>) {
-    match listener {
-        Some(listener) => {
-            if let Err(error) = listener.recv().await {
-                tracing::debug!(%error, "notification stream broke; it reconnects on the next recv");
-                std::future::pending::<()>().await;
-            }
-        }
-        None => std::future::pending().await,
     }
 }
 

@@ -120,6 +120,7 @@ pub(crate) fn in_process_runner(
         handlers: Arc::new(handlers),
         concurrency: 1,
         poll_interval: Duration::from_millis(100),
+        claim_cooldown: Duration::from_millis(10),
         call_bound: CALL_BOUND,
         held: Held::new(LEASE),
         jobs: TaskTracker::new(),
