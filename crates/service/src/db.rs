@@ -73,10 +73,13 @@ pub async fn connect_with(
 /// cores, and every request the database served meanwhile waited.
 pub async fn warm(pool: &PgPool, statements: &[&'static str]) -> Result<(), sqlx::Error> {
     use sqlx::{Executor as _, SqlSafeStr as _};
-    // Held together, so that each acquire opens a connection of its own.
+    // Held together, so that each acquire opens a connection of its own,
+    // once the idle ones are taken. The spacing comes before any acquire
+    // that may open one: the connection `connect_with` checked may still be
+    // on its way back to the pool (sqlx returns it in a task of its own).
     let mut held = Vec::new();
     for _ in 0..pool.options().get_min_connections() {
-        if !held.is_empty() {
+        if pool.num_idle() == 0 {
             tokio::time::sleep(CONNECTION_SPACING).await;
         }
         let mut connection = pool.acquire().await?;
