@@ -4,6 +4,7 @@
 mod db;
 pub mod otlp;
 mod process;
+mod prometheus;
 pub mod report;
 mod settings_doc;
 mod tcp_proxy;
@@ -16,5 +17,6 @@ pub fn repo_root() -> &'static std::path::Path {
     std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
 }
 pub use process::{ANY_PORT, Service, bound_addr, free_addr, workspace_binary};
+pub use prometheus::sample;
 pub use settings_doc::settings_missing_from_doc;
 pub use tcp_proxy::TcpProxy;

@@ -14,17 +14,7 @@ mod common;
 /// histogram's first sample.
 async fn claims(worker: &testkit::Service) -> u64 {
     let metrics = common::metrics(worker).await;
-    let Some(line) = metrics
-        .lines()
-        .find(|line| line.starts_with("queue_claim_duration_seconds_count"))
-    else {
-        return 0;
-    };
-    let count = line
-        .split_whitespace()
-        .last()
-        .and_then(|n| n.parse::<f64>().ok());
-    count.unwrap_or_else(|| panic!("not a count: {line}")) as u64
+    testkit::sample(&metrics, "queue_claim_duration_seconds_count", &[]).unwrap_or(0.0) as u64
 }
 
 #[tokio::test]
