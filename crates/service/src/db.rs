@@ -49,6 +49,13 @@ pub async fn connect_with(
         .max_connections(args.database_max_connections)
         .min_connections(args.min_connections())
         .acquire_timeout(args.database_acquire_timeout)
+        // sqlx's default idle timeout (10 minutes) closes every idle
+        // connection after a quiet spell, the minimum too, and opens each
+        // replacement at once, back to back and unprepared: the churn that
+        // `warm` spaces out, and the handshakes it keeps off the first
+        // requests. Off, a connection lives until sqlx's max lifetime (30
+        // minutes), replaced as it is returned past it, one at a time.
+        .idle_timeout(None)
         .connect_lazy_with(options);
     drop(pool.acquire().await?);
     Ok(pool)
@@ -63,8 +70,8 @@ pub async fn connect_with(
 /// the proxy is already sending them traffic: that was part of the latency
 /// tail in the seconds after a new pod joins (docs/benchmarks.md, "Latency
 /// through a rollout"). sqlx keeps a connection's prepared statements in
-/// its cache, and `min_connections` keeps the connections open while the
-/// service serves.
+/// its cache, and `min_connections`, with no idle timeout, keeps the
+/// connections open while the service serves.
 ///
 /// Spaced out because each new connection starts a PostgreSQL backend,
 /// whose first statements cost the server 13 to 25 ms of CPU (a profile
@@ -152,7 +159,7 @@ pub fn is_unavailable(error: &sqlx::Error) -> bool {
 /// and closed after: a connection closed while the pool is open and at its
 /// minimum makes sqlx open a replacement, but a closed pool opens nothing.
 pub async fn close(pool: PgPool) -> Result<(), shutdown::HookError> {
-    let idle: Vec<_> = std::iter::from_fn(|| pool.try_acquire()).collect();
+    let idle = take_every_connection(&pool, RETURN_WAIT).await;
     let closed = pool.close();
     for (index, connection) in idle.into_iter().enumerate() {
         if index > 0 {
@@ -162,4 +169,35 @@ pub async fn close(pool: PgPool) -> Result<(), shutdown::HookError> {
     }
     closed.await;
     Ok(())
+}
+
+/// How long [`close`] waits for connections still on their way back.
+/// A return takes one round trip (sqlx pings a connection before it is idle
+/// again); half a second covers that on a loaded machine and stays well
+/// inside the close phase's default budget of 2 s.
+const RETURN_WAIT: Duration = Duration::from_millis(500);
+
+/// Takes every connection of the pool out as it becomes idle, for at most
+/// `limit`.
+///
+/// A connection dropped just before shutdown is not idle yet: a task of
+/// sqlx's own pings it first. Taken too early, the pool would be marked
+/// closed with it still out, and its return would close it at once,
+/// unspaced. A connection held past `limit` by a caller that never lets
+/// go is left to `Pool::close`, which waits for it within the phase's
+/// budget. sqlx tells nobody when a connection comes back, so this looks
+/// again each millisecond.
+async fn take_every_connection(
+    pool: &PgPool,
+    limit: Duration,
+) -> Vec<sqlx::pool::PoolConnection<sqlx::Postgres>> {
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut taken = Vec::new();
+    loop {
+        taken.extend(std::iter::from_fn(|| pool.try_acquire()));
+        if taken.len() >= pool.size() as usize || tokio::time::Instant::now() >= deadline {
+            return taken;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
 }
