@@ -109,6 +109,10 @@ pub async fn judge_and_report(
         &report.seconds,
         &report.pod_events,
         &report.rollout_windows,
+        report
+            .cpu
+            .as_ref()
+            .map_or(&[], |cpu| cpu.seconds.as_slice()),
     )?;
     println!("{}", report.summary());
     println!(
