@@ -109,6 +109,21 @@ fn rollouts(windows: &[Window], top: f64) -> impl Iterator<Item = Rectangle<(f64
     })
 }
 
+/// Draws both panels' legends alike: top right, over a pale box.
+fn draw_legend<'a, 'b, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
+    mut labels: plotters::chart::SeriesLabelStyle<'a, 'b, DB, CT>,
+) -> anyhow::Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    labels
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()?;
+    Ok(())
+}
+
 /// Draws the chart into `path`; with no `cpu` seconds (not Linux), the
 /// lower panel is left out.
 pub fn draw(
@@ -248,12 +263,7 @@ pub fn draw(
         });
     }
 
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()?;
+    draw_legend(chart.configure_series_labels())?;
     if !cpu.is_empty() {
         draw_cpu(&lower, end_s, cpu, windows)?;
     }
@@ -299,12 +309,7 @@ where
             .label(name)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()?;
+    draw_legend(chart.configure_series_labels())?;
     Ok(())
 }
 
